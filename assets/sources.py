@@ -1,0 +1,64 @@
+"""Raw sources: one asset per source kind, one partition per data drop (a file or folder).
+
+A new drop is ingested on its own; earlier drops are never re-read. Each partition writes the canonical
+examples its source rules keep and a ledger that accounts for every input row.
+"""
+
+import dagster as dg
+
+from assets.partitions import DROP_PARTITIONS
+from assets.markdown import markdown_table
+from resources.layout import Layout
+from resources.sources.catalog import SourceCatalog
+from resources.storage import ArtifactStore
+from resources.provenance.tombstones import load_tombstones
+
+DESCRIPTIONS = {
+    "reviewed_interactions": "Customer conversations a reviewer approved (rejected ones are filtered).",
+    "corrected_outputs": "Model outputs a person corrected; training uses the corrected answer.",
+    "expert_annotations": "Documents with an expert's structured annotation, turned into examples.",
+    "teacher_synthetic": "Examples from a stronger teacher model, kept at or above the score threshold.",
+}
+
+
+def drop_metadata(summary, out_dir) -> dict:
+    meta = {
+        "rows_in": dg.MetadataValue.int(summary.rows_in),
+        "kept": dg.MetadataValue.int(summary.kept),
+        "filtered": dg.MetadataValue.int(sum(summary.filtered.values())),
+        "rejected": dg.MetadataValue.int(sum(summary.rejected.values())),
+        "path": dg.MetadataValue.path(str(out_dir)),
+    }
+    reasons = [(f"filtered: {r}", n) for r, n in summary.filtered.most_common()]
+    reasons += [(f"rejected: {r}", n) for r, n in summary.rejected.most_common()]
+    if reasons:
+        meta["reasons"] = dg.MetadataValue.md(markdown_table(["reason", "rows"], reasons))
+    if getattr(summary, "score_histogram", None):
+        meta["teacher_scores"] = dg.MetadataValue.md(markdown_table(["score", "rows"], summary.score_histogram))
+    return meta
+
+
+def build_source_asset(source: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=source,
+        group_name="sources",
+        partitions_def=DROP_PARTITIONS[source],
+        description=DESCRIPTIONS[source],
+        kinds={"python", "parquet"},
+        tags={"compute": "cpu"},
+        owners=["team:data"],
+        code_version="1",
+    )
+    def _source(context: dg.AssetExecutionContext, catalog: SourceCatalog, store: ArtifactStore) -> dg.MaterializeResult:
+        drop = context.partition_key
+        out_dir = Layout(store.path()).source_drop(source, drop)
+        summary = catalog.ingest_drop(source, drop, out_dir, tombstones=load_tombstones(store.path()))
+        context.log.info(f"{source}/{drop}: {summary.rows_in} rows in, {summary.kept} kept, "
+                         f"{sum(summary.filtered.values())} filtered, {sum(summary.rejected.values())} rejected")
+        return dg.MaterializeResult(data_version=dg.DataVersion(summary.content_hash),
+                                    metadata=drop_metadata(summary, out_dir))
+
+    return _source
+
+
+source_assets = [build_source_asset(s) for s in DESCRIPTIONS]

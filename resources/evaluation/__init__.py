@@ -1,0 +1,1 @@
+"""Evaluation engine: per-checkpoint reports, prompting baselines, the forgetting check, human ratings."""

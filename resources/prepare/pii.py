@@ -1,0 +1,166 @@
+"""Replace personal data in free text by typed placeholders: [EMAIL], [PHONE], [IBAN], [CARD].
+
+The hard part is not finding numbers but leaving the ordinary ones alone: order ids (A-10234), prices
+(1.299,00 EUR), dates (2026-11-01, 01.02.2026), times, years, postcodes and quantities are what the model must
+learn to extract, so every numeric detector is shaped narrowly and checked:
+- IBAN: country code + check digits, the country's registered length where known, and the ISO 13616 mod-97 check;
+- CARD: card-shaped digit groups, an issuer prefix (2-6) and the Luhn check;
+- PHONE: an explicit international prefix (+CC / 00CC), a national trunk prefix (0 then area code), a North
+  American (555) 123-4567 shape, or any 7-15 digit number right after a word like "phone" or "tel"; dates and
+  ZIP+4 codes are excluded by shape.
+Detectors run in that order (email first: addresses contain digits) and placeholders contain no digits and no
+"@", so scrubbing twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+EMAIL, PHONE, IBAN, CARD = "[EMAIL]", "[PHONE]", "[IBAN]", "[CARD]"
+PII_KEYS = ("email", "phone", "iban", "card")
+
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*\.[^\W\d_]{2,}"
+                    r"(?![\w-]|\.[^\W_])")
+
+# --- IBAN ---------------------------------------------------------------------------------------------------
+# Registered IBAN lengths (SWIFT IBAN registry); a code not listed is accepted at any length from 15 to 34.
+_IBAN_LENGTH = dict(
+    AD=24, AE=23, AL=28, AT=20, AZ=28, BA=20, BE=16, BG=22, BH=22, BR=29, BY=28, CH=21, CR=22, CY=28, CZ=24, DE=22,
+    DK=18, DO=28, EE=20, EG=29, ES=24, FI=18, FO=18, FR=27, GB=22, GE=22, GI=23, GL=18, GR=27, GT=28, HR=21, HU=28,
+    IE=22, IL=23, IQ=23, IS=26, IT=27, JO=30, KW=30, KZ=20, LB=28, LC=32, LI=21, LT=20, LU=20, LV=21, MC=27, MD=24,
+    ME=22, MK=19, MR=27, MT=31, MU=30, NL=18, NO=15, PK=24, PL=28, PS=29, PT=25, QA=29, RO=24, RS=22, SA=24, SC=31,
+    SE=24, SI=19, SK=24, SM=27, ST=25, SV=28, TL=23, TN=24, TR=26, UA=29, VA=22, VG=24, XK=20)
+_IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}")
+
+
+def iban_valid(candidate: str) -> bool:
+    """ISO 13616: move the first four characters to the end, letters to numbers (A=10 .. Z=35), mod 97 == 1."""
+    s = re.sub(r"[ -]", "", candidate).upper()
+    if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", s):
+        return False
+    if _IBAN_LENGTH.get(s[:2], len(s)) != len(s):
+        return False
+    digits = "".join(str(int(c, 36)) for c in s[4:] + s[:4])
+    return int(digits) % 97 == 1
+
+
+def _iban_at(text: str, start: int) -> int:
+    """End of the longest valid IBAN starting at ``start`` (single spaces allowed between characters), or -1."""
+    ends, i, n, count = [], start, len(text), 0
+    while i < n and count < 34:
+        if text[i].isascii() and text[i].isalnum():
+            count += 1
+            i += 1
+            if count >= 15 and (i == n or not (text[i].isascii() and text[i].isalnum())):
+                ends.append(i)
+        elif text[i] == " " and i + 1 < n and text[i + 1].isascii() and text[i + 1].isalnum():
+            i += 1
+        else:
+            break
+    for end in reversed(ends):  # longest first: "DE89 3704 ... 00 FROM" must not swallow the word
+        if iban_valid(text[start:end]):
+            return end
+    return -1
+
+
+def _scrub_iban(text: str, counts: Counter) -> str:
+    out, pos = [], 0
+    for m in _IBAN_START.finditer(text):
+        if m.start() < pos:
+            continue
+        end = _iban_at(text, m.start())
+        if end > 0:
+            out.append(text[pos:m.start()])
+            out.append(IBAN)
+            counts["iban"] += 1
+            pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# --- payment cards ------------------------------------------------------------------------------------------
+_CARD = re.compile(r"(?<![\w+.,/:-])(?:\d{13,19}|\d{4}(?P<sep>[ -])\d{4}(?P=sep)\d{4}(?:(?P=sep)\d{1,7})?"
+                   r"|\d{4}(?P<amex>[ -])\d{6}(?P=amex)\d{4,5})(?![\w]|[.,/:-]\d)")
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card_sub(counts: Counter):
+    def sub(m: re.Match) -> str:
+        digits = re.sub(r"\D", "", m.group(0))
+        # Issuers (Visa 4, Mastercard 2/5, Amex 3, Discover/UnionPay 6) start 2-6; a Luhn-valid "0000..." or
+        # "9..." number is an internal id, and 1 in 10 random numbers passes Luhn.
+        if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_valid(digits):
+            counts["card"] += 1
+            return CARD
+        return m.group(0)
+    return sub
+
+
+# --- phone numbers ------------------------------------------------------------------------------------------
+_B = r"(?<![\w+.,/:\-])"          # not glued to a word, a decimal, a date or an id
+_E = r"(?![\w]|[.,/:\-]\d)"       # and not continued by one either
+_GROUPS = r"\d+(?:[ \-]\d+)*"     # digit groups joined by single spaces or dashes (mandatory: no ambiguity)
+_INTL = rf"(?:\+|\b00)[1-9]\d{{0,2}}(?:[ \-]?\(0\))?[ \-]?(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}"
+_NATIONAL = rf"(?:\(0[1-9]\d{{0,4}}\)[ \-]?|0[1-9]\d{{0,4}}(?:[ ]?/[ ]?|[ \-]))?{_GROUPS}"
+_NANP = r"\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4}"
+_KEYWORD = (r"(?i:\b(?:phone|telephone|tel|telefon|mobile|mobil|cell|fax|call|ring|whatsapp|sms|text)\b)\.?"
+            r"(?:[ ]?(?i:number|no|nr|num)\.?)?(?:[ ]?(?i:is))?[ ]?[:#]?[ ]?")
+_PHONE = re.compile(
+    rf"(?P<kw>{_KEYWORD}){_B}(?P<kwnum>\+?(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}){_E}"
+    rf"|{_B}(?P<intl>{_INTL}){_E}"
+    rf"|{_B}(?P<nanp>{_NANP}){_E}"
+    rf"|{_B}(?P<national>{_NATIONAL}){_E}")
+_NOT_PHONE = re.compile(
+    r"\d{4}[\-/. ]\d{1,2}[\-/. ]\d{1,2}"      # ISO-style dates 2026-11-01
+    r"|\d{1,2}[\-/. ]\d{1,2}[\-/. ]\d{2,4}"   # day-first or month-first dates 01-02-2026
+    r"|\d{5}-\d{4}")                          # US ZIP+4
+
+
+def _phone_sub(counts: Counter):
+    def sub(m: re.Match) -> str:
+        kind = next(k for k in ("kwnum", "intl", "nanp", "national") if m.group(k))
+        number = m.group(kind)
+        digits = re.sub(r"\D", "", number.replace("(0)", ""))
+        ok = 7 <= len(digits) <= 15 and not _NOT_PHONE.fullmatch(number)
+        if kind == "national":
+            separated = bool(re.search(r"[ \-/()]", number))
+            # A bare national number must start with the trunk 0 and look like a full number (10-11 digits), so
+            # order ids like 0012345 and short codes stay; separated numbers need the trunk prefix as well.
+            ok = ok and number.lstrip("(").startswith("0") and number.lstrip("(")[1:2] != "0" and (
+                separated or 10 <= len(digits) <= 11)
+        if kind == "intl" and number.startswith("00"):
+            ok = ok and (bool(re.search(r"[ \-()]", number)) or len(digits) >= 11)
+        if not ok:
+            return m.group(0)
+        counts["phone"] += 1
+        return (m.group("kw") or "") + PHONE
+    return sub
+
+
+def scrub_pii(text: str) -> tuple[str, Counter]:
+    """Replace e-mail addresses, IBANs, payment cards and phone numbers; return the text and counts per type."""
+    counts: Counter = Counter()
+    if not text:
+        return text or "", counts
+
+    def email_sub(m: re.Match) -> str:
+        counts["email"] += 1
+        return EMAIL
+
+    out = _EMAIL.sub(email_sub, text)
+    if not any(c.isdigit() for c in out):
+        return out, counts
+    out = _scrub_iban(out, counts)
+    out = _CARD.sub(_card_sub(counts), out)
+    out = _PHONE.sub(_phone_sub(counts), out)
+    return out, counts
