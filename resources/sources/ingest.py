@@ -1,0 +1,124 @@
+"""Ingest one drop: read every row, apply the source rule, write examples and the row ledger together.
+
+Row numbers: in a single-file drop the row is the file's line (CSV records by their first line, Parquet by
+1-based index), so an id leads straight back to a line. In a folder drop rows are numbered 1.. across its
+files in name order (drops are immutable once published; the ledger keeps each row's file and line).
+Line/row 0 stands for a file that could not be read at all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from resources.schema import EXAMPLE_COLUMNS, FILTERED, KEPT, LEDGER_COLUMNS, ledger_entry, make_example, row_id
+from resources.sources.files import Rejection, read_rows, reason_category
+from resources.sources.rules import Outcome, apply_rule, filtered, rejected
+from resources.storage import atomic_dir, content_hash
+
+STAGE = "source"
+ERASED = "erased"
+_INT_COLUMNS = {"row", "line"}
+
+
+@dataclass
+class DropSummary:
+    """What happened to one drop; the asset reports it as metadata."""
+
+    source: str
+    drop: str
+    rows_in: int = 0
+    kept: int = 0
+    filtered: Counter = field(default_factory=Counter)    # reason category -> rows
+    rejected: Counter = field(default_factory=Counter)    # reason category -> rows
+    tasks: Counter = field(default_factory=Counter)       # task -> kept rows
+    score_histogram: list[tuple[str, int]] = field(default_factory=list)  # teacher data only
+    warnings: list[str] = field(default_factory=list)
+    content_hash: str = ""
+    examples_path: Path | None = None
+    ledger_path: Path | None = None
+
+    def accounted(self) -> bool:
+        return self.rows_in == self.kept + sum(self.filtered.values()) + sum(self.rejected.values())
+
+
+def score_histogram(scores: Iterable[float], buckets: int = 10) -> list[tuple[str, int]]:
+    counts = [0] * buckets
+    for s in scores:
+        counts[min(int(s * buckets), buckets - 1)] += 1
+    return [(f"{i / buckets:.1f}-{(i + 1) / buckets:.1f}", n) for i, n in enumerate(counts)]
+
+
+def ingest(source: str, drop: str, files: list[Path], out_dir: Path | str, *, fmt: str = "auto",
+           teacher_min_score: float = 0.7, max_row_bytes: int = 1_000_000,
+           tombstones: frozenset[str] = frozenset()) -> DropSummary:
+    """Read ``files`` (one drop of ``source``) and publish ``out_dir/examples.parquet`` + ``ledger.parquet``."""
+    summary = DropSummary(source=source, drop=drop)
+    examples: list[dict] = []
+    ledger: list[dict] = []
+    scores: list[float] = []
+    counter = 0
+    for path in files:
+        items = 0
+        for item in read_rows(path, max_row_bytes):
+            items += 1
+            counter += 1
+            row = item.line if len(files) == 1 else counter
+            rid = row_id(source, drop, row)
+            if rid in tombstones:
+                outcome = filtered(f"{ERASED}: listed in the erasure tombstones")
+            elif isinstance(item, Rejection):
+                outcome = rejected(item.reason)
+            else:
+                outcome = apply_rule(source, item.record, fmt=fmt, teacher_min_score=teacher_min_score)
+            _record(summary, outcome, scores)
+            ledger.append(ledger_entry(id=rid, source=source, drop=drop, file=item.file, line=item.line,
+                                       state=outcome.state, reason=outcome.reason, stage=STAGE))
+            if outcome.state == KEPT:
+                examples.append(make_example(source=source, drop=drop, row=row, task=outcome.task,
+                                             messages=outcome.messages, created_at=outcome.created_at))
+        if items == 0:
+            summary.warnings.append(f"{path.name} holds no rows (empty file?)")
+    if source == "teacher_synthetic":
+        summary.score_histogram = score_histogram(scores)
+
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        _write(tmp / "examples.parquet", examples, EXAMPLE_COLUMNS)
+        _write(tmp / "ledger.parquet", ledger, LEDGER_COLUMNS)
+    summary.examples_path, summary.ledger_path = out_dir / "examples.parquet", out_dir / "ledger.parquet"
+    summary.content_hash = content_hash(summary.examples_path, summary.ledger_path)
+    return summary
+
+
+def _record(summary: DropSummary, outcome: Outcome, scores: list[float]) -> None:
+    summary.rows_in += 1
+    if outcome.score is not None and not outcome.reason.startswith(ERASED):
+        scores.append(outcome.score)
+    if outcome.state == KEPT:
+        summary.kept += 1
+        summary.tasks[outcome.task] += 1
+    elif outcome.state == FILTERED:
+        summary.filtered[reason_category(outcome.reason)] += 1
+    else:
+        summary.rejected[reason_category(outcome.reason)] += 1
+
+
+def _write(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
+    """Parquet with an explicit schema, so an empty drop still has typed columns and equal data hashes equal."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(c, pa.int64() if c in _INT_COLUMNS else pa.string()) for c in columns])
+    # lone surrogates cannot be stored as UTF-8; readers reject such rows, this is the last line of defence
+    table = pa.table({c: pa.array([_cell(r[c], c) for r in rows], schema.field(c).type) for c in columns},
+                     schema=schema)
+    pq.write_table(table, path, compression="zstd", write_statistics=False)
+
+
+def _cell(value, column: str):
+    if column in _INT_COLUMNS:
+        return int(value)
+    return str(value).encode("utf-8", "replace").decode("utf-8")

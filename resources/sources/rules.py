@@ -1,0 +1,155 @@
+"""Per-source rules: which raw records become training examples, and how.
+
+- ``reviewed_interactions``: chat transcripts; only ``verdict == "approved"`` is kept, other verdicts are
+  filtered (a reviewer said no, the row itself is fine).
+- ``corrected_outputs``: train on the human correction, never on the model output it replaced.
+- ``expert_annotations``: the user turn is the task instruction plus the document, the answer is the annotation.
+- ``teacher_synthetic``: any chat format; examples below ``teacher_min_score`` are filtered.
+
+An outcome is ``kept`` (with task and messages), ``filtered`` (valid but unwanted, with reason) or ``rejected``
+(malformed, with reason). Reasons start with a short category, then ": detail".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from resources.schema import FILTERED, KEPT, REJECTED
+from resources.sources.formats import FormatError, to_messages
+
+# Must match data/generate_samples.py: annotations are prompted with exactly these words.
+TASK_INSTRUCTIONS = {
+    "extract_order": "Extract the order details from the customer message as JSON with keys order_id, item, "
+                     "quantity, issue.",
+    "summarise": "Summarise this support conversation in one sentence.",
+    "policy_qa": "Answer the customer's question about Nordlicht Home's policies.",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    reason: str = ""
+    task: str = ""
+    messages: list[dict[str, str]] = field(default_factory=list)
+    created_at: str = ""
+    score: float | None = None  # teacher score when it was readable, for the histogram
+
+
+def kept(task: str, messages: list[dict[str, str]], created_at: str = "", score: float | None = None) -> Outcome:
+    return Outcome(KEPT, task=task, messages=messages, created_at=created_at, score=score)
+
+
+def filtered(reason: str, score: float | None = None) -> Outcome:
+    return Outcome(FILTERED, reason=reason, score=score)
+
+
+def rejected(reason: str, score: float | None = None) -> Outcome:
+    return Outcome(REJECTED, reason=reason, score=score)
+
+
+def _task(record: dict[str, Any]) -> str:
+    task = record.get("task")
+    if task is None or task == "":
+        raise FormatError("missing field: task")
+    if not isinstance(task, str):
+        raise FormatError(f"wrong type: task is {type(task).__name__}, not a string")
+    return task.strip()
+
+
+def _timestamp(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    return "" if value is None else value if isinstance(value, str) else str(value)
+
+
+def interaction(record: dict[str, Any], fmt: str = "auto", **_: Any) -> Outcome:
+    verdict = record.get("verdict")
+    if verdict is None:
+        return rejected("missing field: verdict")
+    if not isinstance(verdict, str):
+        return rejected(f"wrong type: verdict is {type(verdict).__name__}, not a string")
+    if verdict.strip().lower() != "approved":
+        return filtered(f"not approved: verdict={verdict[:40]}")
+    try:
+        return kept(_task(record), to_messages(record, fmt), _timestamp(record, "reviewed_at"))
+    except FormatError as e:
+        return rejected(str(e))
+
+
+def correction(record: dict[str, Any], **_: Any) -> Outcome:
+    try:
+        pair = {"prompt": record.get("prompt"), "completion": record.get("corrected_output")}
+        if pair["completion"] is None:
+            raise FormatError("missing field: corrected_output")
+        return kept(_task(record), to_messages(pair, "prompt_completion"), _timestamp(record, "corrected_at"))
+    except FormatError as e:
+        return rejected(str(e).replace("completion", "corrected_output"))
+
+
+def annotation_answer(annotation: Any) -> str:
+    """The assistant text for an annotation: a lone summary/answer field as plain text, anything else as JSON."""
+    if isinstance(annotation, str):
+        try:
+            annotation = json.loads(annotation)
+        except json.JSONDecodeError as e:
+            raise FormatError(f"invalid JSON: annotation: {e}") from None
+    if isinstance(annotation, dict) and len(annotation) == 1:
+        (key, value), = annotation.items()
+        if key in ("summary", "answer") and isinstance(value, str):
+            return value
+    if annotation in ({}, [], None, ""):
+        return ""  # validation below reports the empty answer
+    return json.dumps(annotation, ensure_ascii=False)
+
+
+def annotation(record: dict[str, Any], **_: Any) -> Outcome:
+    try:
+        task = _task(record)
+        if task not in TASK_INSTRUCTIONS:
+            raise FormatError(f"unknown task: {task[:40]!r}; annotations need one of {', '.join(TASK_INSTRUCTIONS)}")
+        document = record.get("document")
+        if document is None or (isinstance(document, str) and not document.strip()):
+            raise FormatError("missing field: document")
+        if not isinstance(document, str):
+            raise FormatError(f"wrong type: document is {type(document).__name__}, not a string")
+        if "annotation" not in record:
+            raise FormatError("missing field: annotation")
+        messages = [{"role": "user", "content": f"{TASK_INSTRUCTIONS[task]}\n\n{document}"},
+                    {"role": "assistant", "content": annotation_answer(record["annotation"])}]
+        return kept(task, to_messages({"messages": messages}, "chat"), _timestamp(record, "annotated_at"))
+    except FormatError as e:
+        return rejected(str(e))
+
+
+def teacher(record: dict[str, Any], fmt: str = "auto", teacher_min_score: float = 0.7, **_: Any) -> Outcome:
+    score = record.get("score")
+    if score is None:
+        return rejected("missing field: score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        return rejected(f"wrong type: score is {type(score).__name__}, not a number")
+    if not math.isfinite(score) or not 0 <= score <= 1:
+        return rejected(f"invalid score: {score} is outside 0..1")
+    score = float(score)
+    if score < teacher_min_score:
+        return filtered(f"low score: {score:.2f} < {teacher_min_score}", score=score)
+    try:
+        return kept(_task(record), to_messages(record, fmt), _timestamp(record, "created_at"), score=score)
+    except FormatError as e:
+        return rejected(str(e), score=score)
+
+
+RULES: dict[str, Callable[..., Outcome]] = {
+    "reviewed_interactions": interaction,
+    "corrected_outputs": correction,
+    "expert_annotations": annotation,
+    "teacher_synthetic": teacher,
+}
+
+
+def apply_rule(source: str, record: dict[str, Any], fmt: str = "auto", teacher_min_score: float = 0.7) -> Outcome:
+    if source not in RULES:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(RULES)}")
+    return RULES[source](record, fmt=fmt, teacher_min_score=teacher_min_score)
