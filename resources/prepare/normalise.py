@@ -49,12 +49,15 @@ _TAG_NAMES = ("a abbr address article aside b blockquote body br caption cite co
               "dl dt em figcaption figure font footer h1 h2 h3 h4 h5 h6 head header hr html i img ins kbd label li "
               "link main mark meta nav ol p pre q s samp section small span strong sub summary sup table tbody td "
               "tfoot th thead title tr tt u ul var wbr center").split()
-_TAG = re.compile(r"</?(?:%s)(?:\s[^<>]*)?/?>" % "|".join(sorted(_TAG_NAMES, key=len, reverse=True)), re.I)
+# Attributes must look like HTML (name="value" or a known flag), so "if a<b and c>d" is not taken for a <b> tag.
+_ATTRS = (r"""(?:\s+(?:[A-Za-z_:][\w:.-]*\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>`=]+)"""
+          r"|disabled|checked|selected|hidden|required|readonly|multiple|nowrap))*\s*")
+_TAG = re.compile(r"</?(?:%s)%s/?>" % ("|".join(sorted(_TAG_NAMES, key=len, reverse=True)), _ATTRS), re.I)
 _DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.I | re.S)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
-_LINE_BREAK = re.compile(r"<br\s*/?>", re.I)
-_BLOCK_EDGE = re.compile(r"</?(?:p|div|li|tr|h[1-6]|ul|ol|table|blockquote|pre|section|article|header|footer)"
-                         r"(?:\s[^<>]*)?>", re.I)
+_LINE_BREAK = re.compile(r"<br%s/?>|<(?:li|tr|dt|dd)%s>" % (_ATTRS, _ATTRS), re.I)
+_BLOCK_EDGE = re.compile(r"</?(?:p|div|h[1-6]|ul|ol|table|blockquote|pre|section|article|header|footer)"
+                         r"%s>" % _ATTRS, re.I)
 # Entities need their semicolon: html.unescape alone would turn "?a=1&param=2" into "?a=1¶m=2".
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
@@ -65,6 +68,8 @@ def _strip_html(text: str) -> str:
     out = _LINE_BREAK.sub("\n", out)
     out = _BLOCK_EDGE.sub("\n\n", out)
     out = _TAG.sub("", out)
+    if out != text:  # tidy the breaks the tags became, even with the whitespace step off
+        out = re.sub(r"\n{3,}", "\n\n", out).strip("\n")
     # Unescape after removing tags, so an escaped "&lt;b&gt;" becomes visible text rather than being stripped.
     return _ENTITY.sub(lambda m: html.unescape(m.group(0)), out)
 

@@ -80,7 +80,9 @@ def _scrub_iban(text: str, counts: Counter) -> str:
 
 
 # --- payment cards ------------------------------------------------------------------------------------------
-_CARD = re.compile(r"(?<![\w+.,/:-])(?:\d{13,19}|\d{4}(?P<sep>[ -])\d{4}(?P=sep)\d{4}(?:(?P=sep)\d{1,7})?"
+# Card layouts: one run of 13-19 digits, 4-4-4-4 with an optional last group (13-19 digits), or Amex 4-6-5.
+_CARD = re.compile(r"(?<![\w+.,/:-])(?:\d{13,19}"
+                   r"|\d{4}(?P<sep>[ -])\d{4}(?P=sep)\d{4}(?:(?P=sep)\d{4})?(?:(?P=sep)\d{1,4})?"
                    r"|\d{4}(?P<amex>[ -])\d{6}(?P=amex)\d{4,5})(?![\w]|[.,/:-]\d)")
 
 
@@ -111,40 +113,63 @@ _B = r"(?<![\w+.,/:\-])"          # not glued to a word, a decimal, a date or an
 _E = r"(?![\w]|[.,/:\-]\d)"       # and not continued by one either
 _GROUPS = r"\d+(?:[ \-]\d+)*"     # digit groups joined by single spaces or dashes (mandatory: no ambiguity)
 _INTL = rf"(?:\+|\b00)[1-9]\d{{0,2}}(?:[ \-]?\(0\))?[ \-]?(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}"
-_NATIONAL = rf"(?:\(0[1-9]\d{{0,4}}\)[ \-]?|0[1-9]\d{{0,4}}(?:[ ]?/[ ]?|[ \-]))?{_GROUPS}"
+_NATIONAL = rf"(?:\(0[1-9]\d{{0,4}}\)[ \-]?|0[1-9]\d{{0,4}}(?:[ ]?/[ ]?|[ \-]?)){_GROUPS}"
 _NANP = r"\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4}"
-_KEYWORD = (r"(?i:\b(?:phone|telephone|tel|telefon|mobile|mobil|cell|fax|call|ring|whatsapp|sms|text)\b)\.?"
-            r"(?:[ ]?(?i:number|no|nr|num)\.?)?(?:[ ]?(?i:is))?[ ]?[:#]?[ ]?")
-_PHONE = re.compile(
-    rf"(?P<kw>{_KEYWORD}){_B}(?P<kwnum>\+?(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}){_E}"
-    rf"|{_B}(?P<intl>{_INTL}){_E}"
-    rf"|{_B}(?P<nanp>{_NANP}){_E}"
-    rf"|{_B}(?P<national>{_NATIONAL}){_E}")
+_PHONE = re.compile(rf"{_B}(?:(?P<intl>{_INTL})|(?P<nanp>{_NANP})|(?P<national>{_NATIONAL})){_E}")
+# A number of any shape right after "phone", "tel.", "call me on" etc. is a phone number even without prefix.
+_KEYWORD = (r"\b(?:phone|telephone|tel|telefon|mobile|mobil|cell|fax|call|ring|whatsapp|sms)\b\.?"
+            r"(?:[ ]?(?:number|no|nr|num)\b\.?)?(?:[ ]?(?:is|on|at|me on|me at|us on|us at)\b)?[ ]?[:#]?[ ]?")
+_KEYWORD_PHONE = re.compile(rf"(?P<kw>{_KEYWORD})(?P<number>(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}){_E}", re.I)
 _NOT_PHONE = re.compile(
     r"\d{4}[\-/. ]\d{1,2}[\-/. ]\d{1,2}"      # ISO-style dates 2026-11-01
     r"|\d{1,2}[\-/. ]\d{1,2}[\-/. ]\d{2,4}"   # day-first or month-first dates 01-02-2026
     r"|\d{5}-\d{4}")                          # US ZIP+4
 
 
+def _phone_like(number: str) -> bool:
+    digits = re.sub(r"\D", "", number.replace("(0)", ""))
+    return 7 <= len(digits) <= 15 and not _NOT_PHONE.fullmatch(number)
+
+
 def _phone_sub(counts: Counter):
     def sub(m: re.Match) -> str:
-        kind = next(k for k in ("kwnum", "intl", "nanp", "national") if m.group(k))
-        number = m.group(kind)
-        digits = re.sub(r"\D", "", number.replace("(0)", ""))
-        ok = 7 <= len(digits) <= 15 and not _NOT_PHONE.fullmatch(number)
-        if kind == "national":
-            separated = bool(re.search(r"[ \-/()]", number))
-            # A bare national number must start with the trunk 0 and look like a full number (10-11 digits), so
-            # order ids like 0012345 and short codes stay; separated numbers need the trunk prefix as well.
-            ok = ok and number.lstrip("(").startswith("0") and number.lstrip("(")[1:2] != "0" and (
-                separated or 10 <= len(digits) <= 11)
-        if kind == "intl" and number.startswith("00"):
-            ok = ok and (bool(re.search(r"[ \-()]", number)) or len(digits) >= 11)
+        number = m.group(0)
+        ok = _phone_like(number)
+        separated = bool(re.search(r"[ \-/()]", number))
+        n_digits = sum(c.isdigit() for c in number)
+        if m.group("national"):
+            # Unseparated, a national number must look complete (10-11 digits) so ids like 0512345 stay.
+            ok = ok and (separated or 10 <= n_digits <= 11)
+        if m.group("intl") and number.startswith("00"):
+            ok = ok and (separated or n_digits >= 11)  # "00" + digits is also how ids are zero-padded
         if not ok:
+            return number
+        counts["phone"] += 1
+        return PHONE
+    return sub
+
+
+def _keyword_phone_sub(counts: Counter):
+    def sub(m: re.Match) -> str:
+        if not _phone_like(m.group("number")):
             return m.group(0)
         counts["phone"] += 1
-        return (m.group("kw") or "") + PHONE
+        return m.group("kw") + PHONE
     return sub
+
+
+def _scrub_once(text: str, counts: Counter) -> str:
+    def email_sub(m: re.Match) -> str:
+        counts["email"] += 1
+        return EMAIL
+
+    out = _EMAIL.sub(email_sub, text) if "@" in text else text
+    if not any(c.isdigit() for c in out):
+        return out
+    out = _scrub_iban(out, counts)
+    out = _CARD.sub(_card_sub(counts), out)
+    out = _PHONE.sub(_phone_sub(counts), out)
+    return _KEYWORD_PHONE.sub(_keyword_phone_sub(counts), out)
 
 
 def scrub_pii(text: str) -> tuple[str, Counter]:
@@ -152,15 +177,11 @@ def scrub_pii(text: str) -> tuple[str, Counter]:
     counts: Counter = Counter()
     if not text:
         return text or "", counts
-
-    def email_sub(m: re.Match) -> str:
-        counts["email"] += 1
-        return EMAIL
-
-    out = _EMAIL.sub(email_sub, text)
-    if not any(c.isdigit() for c in out):
-        return out, counts
-    out = _scrub_iban(out, counts)
-    out = _CARD.sub(_card_sub(counts), out)
-    out = _PHONE.sub(_phone_sub(counts), out)
-    return out, counts
+    # Repeat until nothing changes: a replacement changes its neighbours' boundaries (two numbers glued
+    # together are only told apart once the first is gone), and scrubbing must be idempotent. Every pass that
+    # changes something removes digits or "@", so this ends.
+    while True:
+        out = _scrub_once(text, counts)
+        if out == text:
+            return out, counts
+        text = out

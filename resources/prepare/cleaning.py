@@ -1,0 +1,78 @@
+"""Clean every example: normalise each message (and the reference), scrub personal data, drop empty answers.
+
+An example whose final assistant answer is empty after cleaning (it was only markup, or only whitespace) teaches
+the model to answer with nothing, so it is filtered with reason "empty_answer" rather than kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from resources.prepare.normalise import CHANGE_KEYS, NormaliseConfig, normalise_text
+from resources.prepare.pii import PII_KEYS, scrub_pii
+from resources.schema import EXAMPLE_COLUMNS, FILTERED, KEPT, LEDGER_COLUMNS, ledger_entry, messages_of
+
+STAGE = "normalise"
+
+
+def _settings(cfg: Any, pii: bool | None) -> tuple[NormaliseConfig, bool]:
+    if cfg is None:
+        return NormaliseConfig(), True if pii is None else pii
+    if isinstance(cfg, NormaliseConfig):
+        return cfg, True if pii is None else pii
+    # a PrepareConfig (or anything shaped like one)
+    return cfg.normalise_config(), bool(cfg.pii) if pii is None else pii
+
+
+def clean_text(text: str, norm: NormaliseConfig, pii: bool, changes: Counter, found: Counter) -> str:
+    out, ch = normalise_text(text or "", norm)
+    changes.update(ch)
+    if pii:
+        out, f = scrub_pii(out)
+        found.update(f)
+    return out
+
+
+def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Normalise and scrub every example; return (cleaned examples, ledger for every input row, stats).
+
+    ``cfg`` is a PrepareConfig, a NormaliseConfig or None (defaults); ``pii`` overrides the config's switch.
+    """
+    norm, do_pii = _settings(cfg, pii)
+    changes, found = Counter(), Counter()
+    kept_rows, ledger = [], []
+    for rec in examples.to_dict("records"):
+        try:
+            msgs = messages_of(rec)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"example {rec.get('id')!r}: messages is not a JSON list of {{role, content}} "
+                             f"({exc}); fix the source reader that produced it") from exc
+        cleaned = [{**m, "content": clean_text(m.get("content", ""), norm, do_pii, changes, found)} for m in msgs]
+        answers = [m["content"] for m in cleaned if m.get("role") == "assistant"]
+        entry = dict(id=rec["id"], source=rec.get("source", ""), drop=rec.get("drop", ""), file="",
+                     line=int(rec.get("row", 0) or 0), stage=STAGE)
+        if not answers or not answers[-1].strip():
+            ledger.append(ledger_entry(**entry, state=FILTERED, reason="empty_answer"))
+            continue
+        raw_answers = [m.get("content", "") for m in msgs if m.get("role") == "assistant"]
+        if rec.get("reference", "") == raw_answers[-1]:
+            reference = answers[-1]  # the usual case: the same text, cleaned and counted once
+        else:
+            reference = clean_text(rec.get("reference", ""), norm, do_pii, changes, found)
+        kept_rows.append({**rec, "messages": json.dumps(cleaned, ensure_ascii=False), "reference": reference})
+        ledger.append(ledger_entry(**entry, state=KEPT))
+    columns = list(EXAMPLE_COLUMNS) + [c for c in examples.columns if c not in EXAMPLE_COLUMNS]
+    out = pd.DataFrame(kept_rows, columns=columns)
+    stats = {
+        "rows_in": len(examples),
+        "rows_out": len(out),
+        "empty_answer": len(examples) - len(out),
+        "normalise": {k: int(changes.get(k, 0)) for k in CHANGE_KEYS},
+        "pii": {k: int(found.get(k, 0)) for k in PII_KEYS},
+    }
+    return out, pd.DataFrame(ledger, columns=list(LEDGER_COLUMNS)), stats
