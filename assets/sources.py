@@ -10,7 +10,7 @@ from assets.partitions import DROP_PARTITIONS
 from assets.markdown import markdown_table
 from resources.layout import Layout
 from resources.sources.catalog import SourceCatalog
-from resources.storage import ArtifactStore
+from resources.artifact_store import ArtifactStore
 from resources.provenance.tombstones import load_tombstones
 
 DESCRIPTIONS = {

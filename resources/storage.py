@@ -17,8 +17,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import dagster as dg
-
 
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
@@ -124,22 +122,3 @@ def content_hash(*paths: Path | str) -> str:
                     h.update(chunk)
             h.update(b"\0")
     return h.hexdigest()[:16]
-
-
-class ArtifactStore(dg.ConfigurableResource):
-    """Root folder of every generated artifact (datasets, adapters, reports, models).
-
-    ``root`` is a local folder (relative to the working directory or absolute). Large artifacts stay on disk and
-    assets hand each other paths under this root.
-    """
-
-    root: str = "artifacts"
-
-    def path(self, *parts: str) -> Path:
-        p = Path(self.root).expanduser().joinpath(*parts)
-        return p.resolve() if not p.is_absolute() else p
-
-    def ensure(self, *parts: str) -> Path:
-        p = self.path(*parts)
-        p.mkdir(parents=True, exist_ok=True)
-        return p

@@ -16,5 +16,5 @@ DEFAULT_CHAT_TEMPLATE = (
     "<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n"
     "{%- endif -%}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|assistant|>\n{%- endif -%}"
+    "{%- if add_generation_prompt %}<|assistant|>\n{% endif -%}"
 )

@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 3000
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export PRIVFT_ARTIFACTS ?= $(CURDIR)/artifacts
+
+.PHONY: install run test ui bench-dedup clean
+
+# requirements.lock pins every transitive version, so pip resolves instantly and the same everywhere.
+# torch comes first from the CPU build (a CUDA build is several GB and not needed here).
+$(BIN)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0 -c requirements.lock
+	$(BIN)/pip install -q -c requirements.lock -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+run: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/privft run
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+
+bench-dedup: install
+	$(BIN)/python benchmarks/dedup.py
+
+clean:
+	rm -rf artifacts .dagster_home

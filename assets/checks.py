@@ -1,0 +1,76 @@
+"""Asset checks: the guarantees a run must hold before anything downstream trusts its output."""
+
+
+import json
+
+import dagster as dg
+import pandas as pd
+
+from assets.markdown import frame_table, markdown_table
+from resources.layout import Layout
+from resources.artifact_store import ArtifactStore
+
+
+def _datasets_stats(store: ArtifactStore) -> dict:
+    path = Layout(store.path()).datasets() / "stats.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+@dg.asset_check(asset="training_datasets", blocking=True,
+                description="Every input row is in exactly one state (kept, duplicate, filtered, rejected), per source and drop.")
+def rows_accounted(store: ArtifactStore) -> dg.AssetCheckResult:
+    folder = Layout(store.path()).datasets()
+    table = pd.read_parquet(folder / "accounting.parquet")
+    problems = [p for p in _datasets_stats(store).get("accounting_problems", []) if not p.startswith("source ")]
+    balanced = bool(table["balanced"].all()) and not problems
+    return dg.AssetCheckResult(
+        passed=balanced,
+        metadata={"rows_in": dg.MetadataValue.int(int(table["rows_in"].sum())),
+                  "per_drop": dg.MetadataValue.md(frame_table(table, 50)),
+                  "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")})
+
+
+@dg.asset_check(asset="training_datasets", blocking=True,
+                description="Share of rejected rows per source: warns above reject_warn_rate, fails above reject_fail_rate.")
+def reject_rate(store: ArtifactStore) -> dg.AssetCheckResult:
+    sources = pd.read_parquet(Layout(store.path()).datasets() / "accounting_sources.parquet")
+    worst = "fail" if (sources["status"] == "fail").any() else "warn" if (sources["status"] == "warn").any() else "ok"
+    return dg.AssetCheckResult(
+        passed=worst == "ok",
+        severity=dg.AssetCheckSeverity.ERROR if worst == "fail" else dg.AssetCheckSeverity.WARN,
+        metadata={"per_source": dg.MetadataValue.md(frame_table(sources)),
+                  "max_reject_rate": dg.MetadataValue.float(float(sources["reject_rate"].max() if len(sources) else 0.0))})
+
+
+@dg.asset_check(asset="training_datasets", blocking=True,
+                description="No training item near-duplicates a held-out item (MinHash LSH, verified Jaccard).")
+def no_leakage(store: ArtifactStore) -> dg.AssetCheckResult:
+    stats = _datasets_stats(store)
+    leaks = stats.get("leaks", [])
+    dec = stats.get("decontamination", {})
+    return dg.AssetCheckResult(
+        passed=not leaks,
+        metadata={"leaks": dg.MetadataValue.int(len(leaks)),
+                  "removed_contaminating_eval": dg.MetadataValue.int(int(dec.get("contaminates_eval", 0))),
+                  "removed_contaminating_benchmark": dg.MetadataValue.int(int(dec.get("contaminates_benchmark", 0))),
+                  "examples": dg.MetadataValue.md(markdown_table(["train id", "held-out id", "jaccard"], leaks[:20])
+                                                  if leaks else "none")})
+
+
+@dg.asset_check(asset="evaluation_summary", blocking=True,
+                description="The chosen checkpoint has an evaluation report and no forgetting flag.")
+def chosen_checkpoint_is_sound(store: ArtifactStore) -> dg.AssetCheckResult:
+    path = Layout(store.path()).root / "evaluations" / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    best = summary.get("best") or {}
+    key = best.get("checkpoint")
+    report = Layout(store.path()).evaluation(key) / "report.json" if key else None
+    flagged = bool(best.get("forgetting_flagged", False))
+    has_report = bool(report and report.exists())
+    return dg.AssetCheckResult(
+        passed=bool(key) and has_report and not flagged,
+        metadata={"checkpoint": key or "none", "has_report": dg.MetadataValue.bool(has_report),
+                  "forgetting_flagged": dg.MetadataValue.bool(flagged)})
+
+
+all_checks = [rows_accounted, reject_rate, no_leakage, chosen_checkpoint_is_sound]

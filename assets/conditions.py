@@ -1,0 +1,24 @@
+"""Declarative Automation conditions: what re-runs by itself, and when.
+
+The rule that saves GPU hours: a stage re-runs only when the *data version* of something it reads changed,
+not merely because an upstream run happened. Re-ingesting identical data, touching a file, or a drop that
+contains only duplicates leaves the training set's data version unchanged, so nothing downstream trains.
+"""
+
+import dagster as dg
+
+AC = dg.AutomationCondition
+
+# New drops flow into preparation as soon as they are ingested; a failed or pending drop does not hold back
+# the others (so missing upstream partitions are allowed).
+on_new_drops = AC.eager().without(~AC.any_deps_missing()).with_label("on_new_drops")
+
+# Re-run when an input's data version changed (or the asset was never built), once nothing upstream is running.
+on_changed_inputs = (
+    (AC.newly_missing() | AC.any_deps_match(AC.data_version_changed())).since_last_handled()
+    & ~AC.any_deps_in_progress()
+    & ~AC.in_progress()
+).with_label("on_changed_inputs")
+
+# Each new checkpoint partition is evaluated once.
+on_new_checkpoint = AC.on_missing().with_label("on_new_checkpoint")

@@ -1,0 +1,92 @@
+"""Evaluation: prompting baselines of the base model, one report per checkpoint, and the chosen best."""
+
+
+import json
+
+import dagster as dg
+
+from assets.conditions import on_changed_inputs, on_new_checkpoint, on_new_drops  # noqa: F401
+
+from assets.markdown import markdown_table
+from assets.partitions import CHECKPOINT_PARTITIONS
+from assets.train import checkpoint_dir, latest_run
+from resources.dedup.engine import Deduplicator
+from resources.evaluation.evaluator import Evaluator
+from resources.layout import Layout
+from resources.model.base_model import BaseModel
+from resources.artifact_store import ArtifactStore
+from resources.storage import content_hash, write_json
+
+
+def _headline(report: dict) -> dict:
+    overall = report.get("overall", {})
+    return {k: v for k, v in overall.items() if isinstance(v, (int, float))}
+
+
+@dg.asset(automation_condition=on_changed_inputs, group_name="evaluate", deps=[dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
+          kinds={"pytorch"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
+          description="What prompting alone achieves: the base model zero-shot and few-shot on the held-out set.")
+def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
+                   evaluator: Evaluator) -> dg.MaterializeResult:
+    layout = Layout(store.path())
+    out = layout.baselines()
+    report = evaluator.evaluate_baselines(base_model_dir=base.local_dir(layout.base_model(base.slug())),
+                                          eval_path=layout.datasets() / "eval.parquet",
+                                          train_path=layout.datasets() / "train.parquet", out_dir=out)
+    rows = [(name, *(f"{_headline(r).get(m, float('nan')):.4f}" for m in ("exact_match", "token_f1", "rougeL")))
+            for name, r in report.items() if isinstance(r, dict) and "overall" in r]
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(content_hash(out / "report.json")),
+        metadata={"baselines": dg.MetadataValue.md(markdown_table(["baseline", "exact_match", "token_f1", "rougeL"], rows)),
+                  "path": dg.MetadataValue.path(str(out))})
+
+
+@dg.asset(automation_condition=on_new_checkpoint, group_name="evaluate", partitions_def=CHECKPOINT_PARTITIONS,
+          deps=[dg.AssetKey("qlora_adapter"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
+          kinds={"pytorch"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
+          description="One checkpoint's report: EM, token F1, ROUGE, JSON fields, loss, and the forgetting check.")
+def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
+                          evaluator: Evaluator, dedup: Deduplicator) -> dg.MaterializeResult:
+    layout = Layout(store.path())
+    key = context.partition_key
+    report = evaluator.evaluate_checkpoint(
+        base_model_dir=base.local_dir(layout.base_model(base.slug())), adapter_dir=checkpoint_dir(layout, key),
+        eval_path=layout.datasets() / "eval.parquet", train_path=layout.datasets() / "train.parquet",
+        out_dir=layout.evaluation(key), near_pairs=dedup.near_pairs)
+    out = layout.evaluation(key)
+    forgetting = report.get("forgetting", {})
+    md = (out / "report.md").read_text() if (out / "report.md").exists() else ""
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(content_hash(out / "report.json")),
+        metadata={
+            **{k: dg.MetadataValue.float(float(v)) for k, v in _headline(report).items()},
+            "forgetting_flagged": dg.MetadataValue.bool(bool(forgetting.get("flagged", False))),
+            "forgetting_diff": dg.MetadataValue.float(float(forgetting.get("diff") or 0.0)),
+            "report": dg.MetadataValue.md(md[:60000]),
+            "path": dg.MetadataValue.path(str(out)),
+        })
+
+
+@dg.asset(automation_condition=on_changed_inputs, group_name="evaluate", deps=[checkpoint_evaluation, base_baselines], kinds={"python"},
+          tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
+          description="All checkpoints of the current adapter side by side with the baselines; picks the best one.")
+def evaluation_summary(context: dg.AssetExecutionContext, store: ArtifactStore,
+                       evaluator: Evaluator) -> dg.MaterializeResult:
+    from resources.reports.summary import summarise
+
+    layout = Layout(store.path())
+    run = latest_run(layout)
+    summary = summarise(evaluator, layout, run.get("checkpoints", []))
+    out = layout.root / "evaluations" / "summary.json"
+    write_json(out, summary["json"])
+    best = summary["json"].get("best") or {}
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(content_hash(out)),
+        metadata={
+            "best_checkpoint": best.get("checkpoint", "none"),
+            "primary_metric": evaluator.primary_metric,
+            "best_value": dg.MetadataValue.float(float(best.get("value", float("nan")))),
+            "comparison": dg.MetadataValue.md(summary["table_md"]),
+            "metrics_vs_step": dg.MetadataValue.md(summary["plot_md"]),
+            "path": dg.MetadataValue.path(str(out)),
+        })

@@ -1,0 +1,116 @@
+"""Prepared datasets: normalise + scrub PII, deduplicate (exact + MinHash LSH), trim and split without leaks."""
+
+
+import json
+
+import dagster as dg
+
+from assets.conditions import on_changed_inputs, on_new_checkpoint, on_new_drops  # noqa: F401
+import pandas as pd
+
+from assets.markdown import frame_table, markdown_table
+from assets.tables import all_source_rows, read_table
+from resources.dedup.engine import Deduplicator
+from resources.evaluation.evaluator import Evaluator
+from resources.layout import Layout
+from resources.model.base_model import BaseModel
+from resources.prepare.config import PrepareConfig
+from resources.schema import EXAMPLE_COLUMNS, LEDGER_COLUMNS, SOURCES, example_text
+from resources.artifact_store import ArtifactStore
+from resources.storage import atomic_dir, content_hash, write_json, write_parquet
+
+SOURCE_KEYS = [dg.AssetKey(s) for s in SOURCES]
+
+
+@dg.asset(automation_condition=on_new_drops, group_name="prepare", deps=SOURCE_KEYS, kinds={"python", "parquet"}, tags={"compute": "cpu"},
+          owners=["team:data"], code_version="1",
+          description="Every kept source row in one chat schema: Unicode/mojibake/HTML/whitespace fixed, PII scrubbed.")
+def normalised_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
+                        prepare: PrepareConfig) -> dg.MaterializeResult:
+    from resources.prepare.cleaning import clean_examples
+    from resources.prepare.accounting import merge_ledgers
+
+    layout = Layout(store.path())
+    examples, source_ledger = all_source_rows(layout)
+    cleaned, ledger, stats = clean_examples(examples, prepare)
+    with atomic_dir(layout.normalised()) as tmp:
+        write_parquet(tmp / "examples.parquet", cleaned)
+        write_parquet(tmp / "ledger.parquet", merge_ledgers(source_ledger, ledger))
+        write_json(tmp / "stats.json", stats)
+    out = layout.normalised()
+    changes = stats.get("normalisation", {})
+    pii = stats.get("pii", {})
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(content_hash(out / "examples.parquet")),
+        metadata={
+            "rows_in": dg.MetadataValue.int(len(examples)),
+            "rows_out": dg.MetadataValue.int(len(cleaned)),
+            "normalisation_changes": dg.MetadataValue.md(markdown_table(["change", "rows"], sorted(changes.items()))),
+            "pii_replaced": dg.MetadataValue.md(markdown_table(["type", "count"], sorted(pii.items()))),
+            "pii_total": dg.MetadataValue.int(int(sum(pii.values()))),
+            "per_source": dg.MetadataValue.md(markdown_table(
+                ["source", "rows"], sorted(cleaned["source"].value_counts().items()))),
+            "path": dg.MetadataValue.path(str(out)),
+        })
+
+
+@dg.asset(automation_condition=on_changed_inputs, group_name="prepare", deps=[normalised_examples], kinds={"python", "parquet"}, tags={"compute": "cpu"},
+          owners=["team:data"], code_version="1",
+          description="Exact and near-duplicates removed across sources and drops (datasketch MinHash LSH, incremental).")
+def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
+                          dedup: Deduplicator) -> dg.MaterializeResult:
+    from resources.datasets.duplicates import apply_duplicates
+
+    layout = Layout(store.path())
+    examples = read_table(layout.normalised(), "examples.parquet", EXAMPLE_COLUMNS)
+    upstream_ledger = read_table(layout.normalised(), "ledger.parquet", LEDGER_COLUMNS)
+    items = pd.DataFrame({"id": examples["id"], "text": [example_text(r) for r in examples.to_dict("records")],
+                          "source": examples["source"], "created_at": examples["created_at"]})
+    decisions = dedup.deduplicate(items, index_dir=layout.minhash_index())
+    kept, ledger, clusters, preview = apply_duplicates(examples, decisions, upstream_ledger)
+    with atomic_dir(layout.deduplicated()) as tmp:
+        write_parquet(tmp / "examples.parquet", kept)
+        write_parquet(tmp / "ledger.parquet", ledger)
+        write_parquet(tmp / "clusters.parquet", clusters)
+    out = layout.deduplicated()
+    kinds = decisions["kind"].value_counts().to_dict()
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(content_hash(out / "examples.parquet")),
+        metadata={
+            "rows_in": dg.MetadataValue.int(len(examples)),
+            "rows_out": dg.MetadataValue.int(len(kept)),
+            "exact_duplicates": dg.MetadataValue.int(int(kinds.get("exact", 0))),
+            "near_duplicates": dg.MetadataValue.int(int(kinds.get("near", 0))),
+            "duplicate_clusters": dg.MetadataValue.md(frame_table(preview, 15) if len(preview) else "no duplicates"),
+            "path": dg.MetadataValue.path(str(out)),
+        })
+
+
+@dg.asset(automation_condition=on_changed_inputs, group_name="prepare", deps=[deduplicated_examples, dg.AssetKey("base_model")],
+          kinds={"python", "parquet"}, tags={"compute": "cpu"}, owners=["team:data"], code_version="1",
+          description="Train and held-out sets: trimmed by base-model tokens, split by duplicate cluster, decontaminated.")
+def training_datasets(context: dg.AssetExecutionContext, store: ArtifactStore, prepare: PrepareConfig,
+                      dedup: Deduplicator, base: BaseModel, evaluator: Evaluator) -> dg.MaterializeResult:
+    from resources.datasets.benchmark_sample import benchmark_texts
+    from resources.datasets.build import build_datasets
+
+    layout = Layout(store.path())
+    base_dir = base.local_dir(layout.base_model(base.slug()))
+    result = build_datasets(layout, prepare=prepare, dedup=dedup, base_model_dir=base_dir,
+                            trust_remote_code=base.trust_remote_code,
+                            benchmark_texts=benchmark_texts(evaluator))
+    out = layout.datasets()
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(content_hash(out / "train.parquet", out / "eval.parquet")),
+        metadata={
+            "train_rows": dg.MetadataValue.int(result.train_rows),
+            "eval_rows": dg.MetadataValue.int(result.eval_rows),
+            "removed_as_contaminating": dg.MetadataValue.int(result.contaminating),
+            "trimmed": dg.MetadataValue.md(markdown_table(["outcome", "rows"], sorted(result.trim_counts.items()))),
+            "length_histogram": dg.MetadataValue.md(result.length_histogram_md),
+            "per_task": dg.MetadataValue.md(frame_table(result.per_task)),
+            "accounting": dg.MetadataValue.md(frame_table(result.accounting, 40)),
+            "train_preview": dg.MetadataValue.md(frame_table(result.train_preview, 5)),
+            "record_set": dg.MetadataValue.path(str(result.record_set)),
+            "path": dg.MetadataValue.path(str(out)),
+        })

@@ -1,0 +1,116 @@
+"""Publishing: the best checkpoint merged and registered as a version, promoted through a gate, smoke-tested."""
+
+
+import json
+from importlib.metadata import version as package_version
+
+import dagster as dg
+import pandas as pd
+
+from assets.conditions import on_changed_inputs
+from assets.markdown import markdown_table
+from assets.train import checkpoint_dir, model_version as base_model_version
+from resources.layout import Layout
+from resources.model.base_model import BaseModel
+from resources.publishing.publisher import Publisher
+from resources.artifact_store import ArtifactStore
+from resources.storage import content_hash
+from resources.training.launcher import Trainer
+
+
+def _registry_root(store: ArtifactStore):
+    return Layout(store.path()).root / "registry"
+
+
+def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict, base_dir) -> dict:
+    datasets = layout.datasets()
+    stats = json.loads((datasets / "stats.json").read_text())
+    train = pd.read_parquet(datasets / "train.parquet", columns=["source"])
+    best = summary["best"]
+    return {
+        "code_version": package_version("privft"),
+        "base_model": {"name": base.name, "revision": base.revision, "licence": base.licence_text(),
+                       "trust_remote_code": base.trust_remote_code, "data_version": base_model_version(base_dir)},
+        "upstream": {"training_datasets": content_hash(datasets / "train.parquet", datasets / "eval.parquet"),
+                     "base_model": base_model_version(base_dir),
+                     "qlora_adapter": content_hash(*checkpoint_dir(layout, best["checkpoint"]).glob("adapter_*"))},
+        "sources": {k: int(v) for k, v in train["source"].value_counts().sort_index().items()},
+        "training": trainer.train_config().to_dict(),
+        "evaluation": {"primary_metric": summary["primary_metric"], "higher_is_better": summary["primary_metric"] != "loss",
+                       "primary_value": best["value"], "checkpoints": summary["checkpoints"],
+                       "baselines": summary["baselines"], "chosen": best["checkpoint"]},
+        "forgetting": {"flag": best["forgetting_flagged"],
+                       "detail": next((c["forgetting"] for c in summary["checkpoints"] if c["checkpoint"] == best["checkpoint"]), {})},
+        "leakage": {"count": len(stats.get("leaks", [])), "detail": stats.get("decontamination", {})},
+        "training_records": stats.get("record_set"),
+    }
+
+
+@dg.asset(automation_condition=on_changed_inputs, group_name="publish",
+          deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
+          kinds={"pytorch", "safetensors"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
+          description="The best checkpoint merged into a 16-bit reload of the base, verified, with card and manifest.")
+def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel, trainer: Trainer,
+                  publisher: Publisher) -> dg.MaterializeResult:
+    layout = Layout(store.path())
+    summary = json.loads((layout.root / "evaluations" / "summary.json").read_text())
+    best = summary.get("best")
+    if not best:
+        raise dg.Failure("no checkpoint is eligible for publishing: every one is flagged for forgetting or lacks "
+                         "the primary metric (see evaluation_summary)")
+    base_dir = base.local_dir(layout.base_model(base.slug()))
+    info = _card_info(layout, base, trainer, summary, base_dir)
+    inputs = {**info["upstream"], "code_version": info["code_version"]}
+    published = publisher.publish_version(_registry_root(store), base_model_dir=base_dir,
+                                          adapter_dir=checkpoint_dir(layout, best["checkpoint"]), inputs=inputs,
+                                          card_info=info, trust_remote_code=base.trust_remote_code,
+                                          allow_pickle=base.allow_pickle)
+    merge = published.manifest.get("merge", {})
+    card = (published.path / "MODEL_CARD.md").read_text()
+    context.log.info(f"version {published.version} {'published' if published.created else 'already existed'}")
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(published.version),
+        metadata={"version": published.version, "new_version": dg.MetadataValue.bool(published.created),
+                  "checkpoint": best["checkpoint"],
+                  "merge_verified": dg.MetadataValue.bool(bool(merge.get("verified"))),
+                  "merge_max_abs_logit_diff": dg.MetadataValue.float(float(merge.get("max_abs_diff", float("nan")))),
+                  "model_card": dg.MetadataValue.md(card[:60000]),
+                  "path": dg.MetadataValue.path(str(published.path))})
+
+
+@dg.asset(automation_condition=on_changed_inputs, group_name="publish", deps=[model_version], kinds={"python"},
+          tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
+          description="Moves the promoted pointer to the new version only if it beats the current one and every gate passes.")
+def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore,
+                   publisher: Publisher) -> dg.MaterializeResult:
+    registry = publisher.registry(_registry_root(store))
+    candidate = max(registry.versions(), key=lambda v: (registry.path(v) / "manifest.json").stat().st_mtime)
+    result = publisher.promote_if_better(_registry_root(store), candidate)
+    promoted = registry.promoted()
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(promoted or "none"),
+        metadata={"candidate": candidate, "gate_passed": dg.MetadataValue.bool(result.passed),
+                  "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in result.reasons)),
+                  "promoted": promoted or "none",
+                  "path": dg.MetadataValue.path(str(registry.path(promoted) if promoted else _registry_root(store)))})
+
+
+@dg.asset(automation_condition=on_changed_inputs, group_name="publish", deps=[promoted_model], kinds={"pytorch"},
+          tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
+          description="The promoted model answers fixed prompts; latency of the merged model beside base + adapter.")
+def smoke_inference(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
+                    publisher: Publisher) -> dg.MaterializeResult:
+    layout = Layout(store.path())
+    registry = publisher.registry(_registry_root(store))
+    promoted = registry.promoted()
+    if not promoted:
+        raise dg.Failure("no promoted model version yet: promoted_model has not passed its gate")
+    result = publisher.smoke(_registry_root(store), promoted, base.local_dir(layout.base_model(base.slug())),
+                             trust_remote_code=base.trust_remote_code)
+    answers = [(a["prompt"], a["merged"], "yes" if a["equal"] else "NO") for a in result.get("answers", [])]
+    latency = result.get("latency", {})
+    return dg.MaterializeResult(
+        metadata={"version": promoted,
+                  "answers": dg.MetadataValue.md(markdown_table(["prompt", "merged model", "same as base+adapter"], answers)),
+                  "merged_latency_s": dg.MetadataValue.float(float(latency.get("merged_s", float("nan")))),
+                  "base_plus_adapter_latency_s": dg.MetadataValue.float(float(latency.get("base_plus_adapter_s", float("nan"))))})

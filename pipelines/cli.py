@@ -1,0 +1,60 @@
+"""The ``privft`` command: run the pipeline, audit the deduplicator, manage promotion, look up provenance."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="privft run", description="Materialise every asset once, in order.")
+    parser.parse_args(argv)
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.run_all import run_pipeline
+
+    with dg.DagsterInstance.get() as instance:
+        run_pipeline(defs, instance)
+    return 0
+
+
+def _dedup(argv: list[str]) -> int:
+    from resources.dedup.cli import main
+
+    return main(argv)
+
+
+def _promote(argv: list[str]) -> int:
+    from resources.publishing.publisher import promote_cli
+
+    return promote_cli(argv)
+
+
+def _provenance(argv: list[str]) -> int:
+    from resources.provenance.cli import main
+
+    return main(argv)
+
+
+COMMANDS = {"run": _run, "dedup": _dedup, "promote": _promote, "provenance": _provenance}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print("usage: privft {" + ",".join(COMMANDS) + "} [options]\n"
+              "  run         materialise every asset on the configured sources and base model\n"
+              "  dedup       deduplicate a JSONL corpus of {id, text}: privft dedup IN.jsonl --out OUT.jsonl\n"
+              "  promote     show or move the promoted model version (--status, --version V, --rollback)\n"
+              "  provenance  which training sets and model versions contain a record or a subject",
+              file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    from pipelines.environment import apply_offline_env
+
+    apply_offline_env()
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Jobs: what a run materialises. The pipeline runs as ingest (per drop) -> prepare+train -> evaluate
+(per checkpoint) -> publish, because each of those steps has its own partitioning."""
+
+import dagster as dg
+
+from assets.partitions import CHECKPOINT_PARTITIONS, DROP_PARTITIONS
+from resources.schema import SOURCES
+
+ingest_jobs = {
+    source: dg.define_asset_job(f"ingest_{source}", selection=dg.AssetSelection.assets(source),
+                                partitions_def=DROP_PARTITIONS[source],
+                                description=f"Ingest one drop of {source}.")
+    for source in SOURCES
+}
+
+prepare_job = dg.define_asset_job(
+    "prepare_job", selection=dg.AssetSelection.groups("prepare") | dg.AssetSelection.assets("base_model"),
+    description="Normalise, deduplicate, trim and split every ingested drop.")
+
+train_job = dg.define_asset_job(
+    "train_job",
+    selection=dg.AssetSelection.groups("prepare") | dg.AssetSelection.assets("base_model", "qlora_adapter"),
+    description="Prepare the data and train the QLoRA adapter (resumes an interrupted run).")
+
+evaluate_checkpoint_job = dg.define_asset_job(
+    "evaluate_checkpoint_job", selection=dg.AssetSelection.assets("checkpoint_evaluation"),
+    partitions_def=CHECKPOINT_PARTITIONS, description="Evaluate one adapter checkpoint.")
+
+publish_job = dg.define_asset_job(
+    "publish_job",
+    selection=dg.AssetSelection.assets("base_baselines", "evaluation_summary") | dg.AssetSelection.groups("publish"),
+    description="Compare checkpoints with the baselines, merge the best, register, promote if the gates pass.")
+
+all_jobs = [*ingest_jobs.values(), prepare_job, train_job, evaluate_checkpoint_job, publish_job]

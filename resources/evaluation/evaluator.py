@@ -1,0 +1,210 @@
+"""The evaluation engine behind ``base_baselines`` and ``checkpoint_evaluation``.
+
+For a checkpoint: greedy answers to every held-out prompt, scored against the references (exact match, token
+F1, ROUGE, JSON field P/R/F1 where answers are JSON), held-out loss and perplexity, all broken down by task and
+source, plus the forgetting check against the base model. For the base model alone: the same scores zero-shot
+and with k examples from the training set in the prompt, the bar a fine-tune has to clear.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import dagster as dg
+
+from resources.schema import example_text, prompt_messages
+
+LOWER_IS_BETTER = ("loss", "perplexity")
+N_EXAMPLES = 3  # best and worst predictions shown in each report
+
+
+def _offline() -> None:
+    import os
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[var] = "1"
+
+
+def read_examples(path: Path | str) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such Parquet file of examples; materialise training_datasets first")
+    frame = pd.read_parquet(path)
+    missing = [c for c in ("messages", "reference") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: columns {missing} missing; expected the example schema (resources/schema.py)")
+    return frame.to_dict(orient="records")
+
+
+def prompt_text(messages: Sequence[dict[str, str]]) -> str:
+    """A prompt as a person reads it (for predictions.jsonl and rating sheets), not as the model sees it."""
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+
+
+def checkpoint_step(adapter_dir: Path | str) -> Optional[int]:
+    """The training step of a checkpoint: from ``checkpoint-<step>``, else trainer_state.json, else None."""
+    adapter_dir = Path(adapter_dir)
+    m = re.search(r"(\d+)$", adapter_dir.name)
+    if m:
+        return int(m.group(1))
+    state = adapter_dir / "trainer_state.json"
+    if state.is_file():
+        return json.loads(state.read_text()).get("global_step")
+    return None
+
+
+def few_shot_prompt(example: dict[str, Any], shots: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """The example's prompt with each shot's question and reference answer as earlier turns (after any system
+    message, so the instructions still come first)."""
+    prompt = prompt_messages(example)
+    system = [m for m in prompt if m["role"] == "system"]
+    turns = []
+    for s in shots:
+        turns += [m for m in prompt_messages(s) if m["role"] != "system"]
+        turns.append({"role": "assistant", "content": str(s["reference"])})
+    return system + turns + [m for m in prompt if m["role"] != "system"]
+
+
+class Evaluator(dg.ConfigurableResource):
+    """How checkpoints and baselines are evaluated: generation bounds, metrics, and the forgetting check."""
+
+    max_new_tokens: int = 64
+    max_batch_tokens: int = 4096
+    few_shot_k: int = 3
+    primary_metric: str = "token_f1"
+    forgetting_benchmark: str = "data/benchmarks/general_knowledge.csv"  # file, folder or glob of MMLU-format CSVs
+    forgetting_sample_size: int = 100
+    forgetting_seed: int = 0
+    forgetting_tolerance: float = 0.02
+    forgetting_choice_score: str = "mean"  # "mean" or "sum" token log-prob of each choice
+    gsm8k_path: str = ""  # optional GSM8K JSONL for a generative forgetting check
+    gsm8k_sample_size: int = 50
+    gsm8k_max_new_tokens: int = 256
+    seed: int = 0
+
+    # --- scoring -----------------------------------------------------------------------------------------
+    def _example_metric(self) -> str:
+        from resources.evaluation.scoring import TEXT_METRICS
+
+        return self.primary_metric if self.primary_metric in TEXT_METRICS + ("json_field_f1",) else "token_f1"
+
+    def _score(self, model, tokenizer, examples: list[dict[str, Any]], prompts: list[list[dict[str, str]]],
+               json_task_names: set[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        from resources.evaluation.generation import generate
+        from resources.evaluation.heldout_loss import reference_nll
+        from resources.evaluation.scoring import score_items, summary_tables
+
+        predictions = generate(model, tokenizer, prompts, max_new_tokens=self.max_new_tokens,
+                               max_batch_tokens=self.max_batch_tokens, seed=self.seed)
+        # loss of the reference after exactly the prompt the model was asked with
+        scored_examples = [dict(ex, messages=prompt + [{"role": "assistant", "content": str(ex["reference"])}])
+                           for ex, prompt in zip(examples, prompts)]
+        nll = reference_nll(model, tokenizer, scored_examples, max_batch_tokens=self.max_batch_tokens)
+        rows = score_items(examples, predictions, json_task_names=json_task_names, nll=nll)
+        for row, prompt in zip(rows, prompts):
+            row["prompt"] = prompt_text(prompt)
+        block = summary_tables(rows)
+        metric = self._example_metric()
+        ranked = sorted(rows, key=lambda r: (-r.get(metric, r["token_f1"]), str(r["id"])))
+        keep = ("id", "task", "source", "prompt", "reference", "prediction", metric)
+        block["best"] = [{k: r.get(k) for k in keep} for r in ranked[:N_EXAMPLES]]
+        block["worst"] = [{k: r.get(k) for k in keep} for r in ranked[::-1][:N_EXAMPLES]]
+        return rows, block
+
+    def _config(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in type(self).model_fields}
+
+    # --- public API --------------------------------------------------------------------------------------
+    def evaluate_checkpoint(self, *, base_model_dir: Path | str, adapter_dir: Path | str, eval_path: Path | str,
+                            train_path: Path | str | None, out_dir: Path | str,
+                            near_pairs: Callable | None = None) -> dict[str, Any]:
+        """Score one adapter checkpoint on the held-out set and check it for forgetting; write and return the
+        report. ``near_pairs(queries, references) -> [(qi, ri, jaccard)]`` excludes benchmark items that
+        near-duplicate training examples."""
+        _offline()
+        from resources.evaluation.forgetting import check_forgetting
+        from resources.evaluation.report_files import checkpoint_markdown, write_report_dir
+        from resources.evaluation.scoring import json_tasks
+        from resources.model.loading import load_adapter, load_causal_lm, load_tokenizer
+
+        examples = read_examples(eval_path)
+        train = read_examples(train_path) if train_path else []
+        tokenizer = load_tokenizer(base_model_dir)
+        model = load_adapter(load_causal_lm(base_model_dir), adapter_dir)
+        model.eval()
+        rows, block = self._score(model, tokenizer, examples, [prompt_messages(e) for e in examples],
+                                  json_tasks(examples))
+        forgetting = check_forgetting(
+            model, tokenizer, benchmark=self.forgetting_benchmark, sample_size=self.forgetting_sample_size,
+            seed=self.forgetting_seed, tolerance=self.forgetting_tolerance,
+            train_texts=[example_text(t) for t in train], near_pairs=near_pairs,
+            choice_score=self.forgetting_choice_score, gsm8k_path=self.gsm8k_path,
+            gsm8k_sample_size=self.gsm8k_sample_size, max_new_tokens=self.gsm8k_max_new_tokens,
+            max_batch_tokens=self.max_batch_tokens)
+        forgetting_items = forgetting.pop("per_item")
+        report = {"kind": "checkpoint", "checkpoint": Path(adapter_dir).name, "step": checkpoint_step(adapter_dir),
+                  "adapter_dir": str(adapter_dir), "base_model_dir": str(base_model_dir), "eval_path": str(eval_path),
+                  "train_path": str(train_path or ""), "primary_metric": self.primary_metric,
+                  "example_metric": self._example_metric(), "config": self._config(), **block,
+                  "forgetting": forgetting}
+        write_report_dir(out_dir, report, checkpoint_markdown(report),
+                         {"predictions.jsonl": rows, "forgetting_items.jsonl": forgetting_items})
+        return report
+
+    def evaluate_baselines(self, *, base_model_dir: Path | str, eval_path: Path | str, train_path: Path | str,
+                           out_dir: Path | str) -> dict[str, Any]:
+        """Score the base model zero-shot and with ``few_shot_k`` training examples (same task first) in the
+        prompt; write and return the report."""
+        _offline()
+        from resources.evaluation.report_files import baselines_markdown, write_report_dir
+        from resources.evaluation.scoring import json_tasks
+        from resources.model.loading import load_causal_lm, load_tokenizer
+
+        examples = read_examples(eval_path)
+        train = read_examples(train_path) if train_path else []
+        shots = self.pick_shots(train, sorted({str(e.get("task", "")) for e in examples}))
+        tokenizer = load_tokenizer(base_model_dir)
+        model = load_causal_lm(base_model_dir)
+        model.eval()
+        tasks = json_tasks(examples)
+        zero_rows, zero = self._score(model, tokenizer, examples, [prompt_messages(e) for e in examples], tasks)
+        few_prompts = [few_shot_prompt(e, shots.get(str(e.get("task", "")), [])) for e in examples]
+        few_rows, few = self._score(model, tokenizer, examples, few_prompts, tasks)
+        report = {"kind": "baselines", "base_model_dir": str(base_model_dir), "eval_path": str(eval_path),
+                  "train_path": str(train_path or ""), "few_shot_k": self.few_shot_k,
+                  "shots": {t: [s.get("id", "") for s in v] for t, v in shots.items()},
+                  "primary_metric": self.primary_metric, "example_metric": self._example_metric(),
+                  "config": self._config(), "zero_shot": zero, "few_shot": few}
+        write_report_dir(out_dir, report, baselines_markdown(report),
+                         {"predictions_zero_shot.jsonl": zero_rows, "predictions_few_shot.jsonl": few_rows})
+        return report
+
+    def pick_shots(self, train: Sequence[dict[str, Any]], tasks: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """k training examples per task, seeded; topped up from other tasks when a task has fewer than k."""
+        rng = random.Random(self.seed)
+        out = {}
+        for task in tasks:
+            same = [t for t in train if str(t.get("task", "")) == task]
+            other = [t for t in train if str(t.get("task", "")) != task]
+            picked = rng.sample(same, min(self.few_shot_k, len(same)))
+            if len(picked) < self.few_shot_k and other:
+                picked += rng.sample(other, min(self.few_shot_k - len(picked), len(other)))
+            out[task] = picked
+        return out
+
+    def choose_best(self, reports: Sequence[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        """The checkpoint report with the best primary metric among those not flagged for forgetting (ties go to
+        the earlier step); None when every checkpoint is flagged or lacks the metric."""
+        sign = 1.0 if self.primary_metric in LOWER_IS_BETTER else -1.0
+        eligible = [r for r in reports if not r.get("forgetting", {}).get("flagged")
+                    and r.get("overall", {}).get(self.primary_metric) is not None]
+        if not eligible:
+            return None
+        return min(eligible, key=lambda r: (sign * r["overall"][self.primary_metric],
+                                            r.get("step") if r.get("step") is not None else float("inf")))

@@ -1,0 +1,144 @@
+"""The model card (MODEL_CARD.md, for people) and manifest.json (the same facts, for machines).
+
+``info`` is a plain dict; every key is optional, and a fact that was not supplied is written as "not recorded"
+rather than left out, so a reader can tell a missing fact from a passing one. Keys:
+
+- ``model_name``, ``version``, ``code_version``
+- ``base_model``: ``{name, revision, licence, trust_remote_code, data_version}``
+- ``upstream``: ``{asset name: data version}`` for every upstream asset the version was built from
+- ``sources``: ``{source: training rows}``
+- ``training``: the training configuration (dict)
+- ``evaluation``: ``{primary_metric, higher_is_better, checkpoints: [{checkpoint, metrics: {...}}], chosen}``
+- ``forgetting``: ``{flag: bool, detail}`` (general-capability regression against the base)
+- ``leakage``: ``{count: int, detail}`` (eval examples found in the training set)
+- ``merge``: ``MergeResult.as_dict()``
+- ``intended_use`` (str), ``limitations`` (list of str)
+- ``training_records``: path of the content-addressed Parquet file of training record ids (``record_set.py``)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+from resources.storage import atomic_file, content_hash, write_json
+
+CARD_FILE, MANIFEST_FILE = "MODEL_CARD.md", "manifest.json"
+MANIFEST_FORMAT = 1
+NOT_RECORDED = "not recorded"
+DEFAULT_INTENDED_USE = ("Drafting answers to customer-support questions (order status, returns, invoices, policy) "
+                        "for review by a support agent, in the languages and tasks of the training data.")
+DEFAULT_LIMITATIONS = [
+    "Fine-tuned on a small, domain-specific data set: answers outside customer support are unreliable.",
+    "Can state wrong order details, dates or policies with confidence; a person must review answers before they "
+    "reach a customer.",
+    "Not evaluated for safety-critical, legal or medical advice.",
+]
+
+
+def write_model_card(folder: Path | str, info: dict[str, Any]) -> tuple[Path, Path]:
+    """Write MODEL_CARD.md and manifest.json into ``folder``; returns both paths."""
+    folder = Path(folder)
+    manifest = build_manifest(info)
+    write_json(folder / MANIFEST_FILE, manifest)
+    with atomic_file(folder / CARD_FILE) as tmp:
+        tmp.write_text(render_card(manifest), encoding="utf-8")
+    return folder / CARD_FILE, folder / MANIFEST_FILE
+
+
+def build_manifest(info: dict[str, Any]) -> dict[str, Any]:
+    manifest = {"format": MANIFEST_FORMAT, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(
+        timespec="seconds"), **info}
+    manifest.setdefault("intended_use", DEFAULT_INTENDED_USE)
+    manifest.setdefault("limitations", list(DEFAULT_LIMITATIONS))
+    records = info.get("training_records")
+    if records:
+        path = Path(records)
+        manifest["training_records"] = str(path)
+        manifest["training_records_sha256"] = content_hash(path) if path.exists() else NOT_RECORDED
+    return manifest
+
+
+def read_manifest(folder: Path | str) -> dict[str, Any]:
+    return json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
+
+
+def render_card(m: dict[str, Any]) -> str:
+    base = m.get("base_model") or {}
+    ev = m.get("evaluation") or {}
+    lines = [f"# {m.get('model_name', 'model')} {m.get('version', '')}".rstrip(), "",
+             f"Published {m['created_at']}; code version {m.get('code_version', NOT_RECORDED)}.", "",
+             "## Base model", "",
+             f"- name: {base.get('name', NOT_RECORDED)}" + (f" (revision {base['revision']})" if base.get("revision") else ""),
+             f"- licence: {base.get('licence', NOT_RECORDED)}",
+             f"- trust_remote_code: {str(base.get('trust_remote_code', NOT_RECORDED)).lower()}",
+             f"- data version: {base.get('data_version', NOT_RECORDED)}", "",
+             "## Data", "", "Upstream assets and the data version each had when this model was built:", "",
+             *_table(["asset", "data version"], sorted((m.get("upstream") or {}).items())), "",
+             "Training rows per source:", "",
+             *_table(["source", "rows"], sorted((m.get("sources") or {}).items())), "",
+             f"Training record ids (id, origin_ids): `{m.get('training_records', NOT_RECORDED)}`", "",
+             "## Training configuration", "", "```json",
+             json.dumps(m.get("training") or {}, indent=2, sort_keys=True, default=str), "```", "",
+             *_evaluation(ev), *_forgetting(m), *_merge(m.get("merge")),
+             "## Intended use", "", str(m["intended_use"]), "",
+             "## Limitations", "", *[f"- {x}" for x in m["limitations"]], ""]
+    flags = m.get("flags") or {}
+    if flags:
+        lines += ["## Flags", "", *[f"- {k}: {v}" for k, v in sorted(flags.items())], ""]
+    return "\n".join(lines)
+
+
+def _evaluation(ev: dict[str, Any]) -> list[str]:
+    primary, chosen = ev.get("primary_metric", NOT_RECORDED), ev.get("chosen", NOT_RECORDED)
+    checkpoints = ev.get("checkpoints") or []
+    names = sorted({k for c in checkpoints for k in (c.get("metrics") or {})})
+    label = lambda c: f"**{c} (chosen)**" if c == chosen else str(c)  # noqa: E731
+    rows = [[label(c.get("checkpoint"))] + [_fmt((c.get("metrics") or {}).get(n)) for n in names]
+            for c in checkpoints]
+    return ["## Evaluation", "", f"Primary metric: {primary}"
+            f" ({'higher' if ev.get('higher_is_better', True) else 'lower'} is better). Chosen checkpoint: {chosen}.",
+            "", *_table(["checkpoint", *names], rows), ""]
+
+
+def _forgetting(m: dict[str, Any]) -> list[str]:
+    f, leak = m.get("forgetting") or {}, m.get("leakage") or {}
+    flag = f.get("flag")
+    verdict = NOT_RECORDED if flag is None else ("FLAGGED: general capability regressed" if flag else "no regression")
+    return ["## Forgetting and leakage", "", f"- forgetting: {verdict}" + (f" ({f['detail']})" if f.get("detail") else ""),
+            f"- eval/train leakage: {leak.get('count', NOT_RECORDED)} example(s)"
+            + (f" ({leak['detail']})" if leak.get("detail") else ""), ""]
+
+
+def _merge(merge: dict[str, Any] | None) -> list[str]:
+    if not merge:
+        return ["## Merge verification", "", NOT_RECORDED, ""]
+    lines = ["## Merge verification", "",
+             f"- verified: {str(merge.get('verified')).lower()} (merged in {merge.get('dtype')})",
+             f"- max |logit difference| merged vs base+adapter: {_fmt(merge.get('max_abs_diff'))} "
+             f"(tolerance {merge.get('tolerance')}; the adapter itself moves them by {_fmt(merge.get('adapter_effect'))})",
+             f"- loads with plain transformers, without peft, in a fresh process: "
+             f"{str(merge.get('loads_without_peft')).lower()}",
+             f"- greedy generations equal base+adapter's: {str(merge.get('generations_match')).lower()}", ""]
+    gens = merge.get("generations") or []
+    if gens:
+        lines += _table(["prompt", "merged answer", "equal"],
+                        [[g["prompt"], repr(g["merged"])[:80], str(g["equal"]).lower()] for g in gens]) + [""]
+    return lines
+
+
+def _table(header: list[str], rows) -> list[str]:
+    rows = [list(r) for r in rows]
+    if not rows:
+        return [NOT_RECORDED]
+    esc = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *["| " + " | ".join(esc(v) for v in r) + " |" for r in rows]]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return NOT_RECORDED if v is None else str(v)

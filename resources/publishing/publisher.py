@@ -1,0 +1,130 @@
+"""The publishing engine the assets call: merge + card into a registry version, gate and promote, smoke test.
+
+Also ``promote_cli``, the ``privft promote`` command an operator uses to inspect the registry, promote a
+version by hand, or roll back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import dagster as dg
+
+from resources.publishing.card import read_manifest, write_model_card
+from resources.publishing.gates import GateResult, evaluate_gates, gate_facts
+from resources.publishing.prompts import DEFAULT_PROMPTS, Prompt
+from resources.publishing.registry import BLOCKING_FLAGS, Registry, RegistryError
+
+
+@dataclass
+class PublishedVersion:
+    version: str
+    path: Path
+    created: bool  # False when the version already existed (publishing is then a no-op)
+    manifest: dict[str, Any]
+
+
+class Publisher(dg.ConfigurableResource):
+    """How models are merged, verified and promoted."""
+
+    model_name: str = "nordlicht-support"
+    merge_dtype: str = "float32"   # "bfloat16" for real models on GPU
+    merge_tolerance: float = 1e-3  # max |logit diff|; 0.15 with bfloat16 (see merge.DEFAULT_TOLERANCE)
+    promotion_margin: float = 0.0
+    max_shard_size: str = "2GB"
+
+    def registry(self, registry_root: Path | str) -> Registry:
+        return Registry(registry_root, self.model_name)
+
+    def version_for(self, registry_root: Path | str, inputs: dict[str, Any]) -> str:
+        return self.registry(registry_root).version_for(inputs)
+
+    def publish_version(self, registry_root: Path | str, *, base_model_dir: Path | str, adapter_dir: Path | str,
+                        inputs: dict[str, Any], card_info: dict[str, Any],
+                        sample_prompts: Optional[Sequence[Prompt]] = None, trust_remote_code: bool = False,
+                        allow_pickle: bool = False) -> PublishedVersion:
+        """Publish the version named by ``inputs`` (upstream data versions + code version) unless it exists.
+
+        ``card_info`` carries the facts for the model card (see ``card.py``); the merge verification is added here.
+        """
+        from resources.publishing.merge import merge_adapter
+
+        reg = self.registry(registry_root)
+        version = reg.version_for(inputs)
+
+        def build(folder: Path) -> None:
+            result = merge_adapter(base_model_dir, adapter_dir, folder / "merged", adapter_out=folder / "adapter",
+                                   dtype=self.merge_dtype, max_shard_size=self.max_shard_size,
+                                   sample_prompts=sample_prompts, tolerance=self.merge_tolerance,
+                                   trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+            merge = {**result.as_dict(), "out_dir": "merged", "adapter_dir": "adapter"}  # relative: versions move
+            write_model_card(folder, {**card_info, "model_name": self.model_name, "version": version,
+                                      "inputs": inputs, "merge": merge})
+
+        created = reg.publish(version, build)
+        return PublishedVersion(version, reg.path(version), created, read_manifest(reg.path(version)))
+
+    def promote_if_better(self, registry_root: Path | str, version: str) -> GateResult:
+        """Run the promotion gate for ``version`` against the promoted one; move the pointer only if it passes."""
+        reg = self.registry(registry_root)
+        current = reg.promoted()
+        if current == version:
+            return GateResult(True, [f"{version} is already promoted"])
+        candidate = gate_facts(read_manifest(reg.path(version)))
+        blocked = sorted(BLOCKING_FLAGS & set(reg.flags(version)))
+        incumbent = None
+        if current and not BLOCKING_FLAGS & set(reg.flags(current)):
+            incumbent = gate_facts(read_manifest(reg.path(current)))  # a flagged incumbent sets no bar to beat
+        result = evaluate_gates(candidate, incumbent, self.promotion_margin)
+        if blocked:
+            result = GateResult(False, [f"version is flagged {blocked}"] + (result.reasons if not result.passed else []))
+        reg.log("gate", version=version, against=current, passed=result.passed, reasons=result.reasons)
+        if result.passed:
+            reg.promote(version, reason="gate passed: " + "; ".join(result.reasons))
+        return result
+
+    def smoke(self, registry_root: Path | str, version: str, base_model_dir: Path | str,
+              prompts: Sequence[Prompt] = DEFAULT_PROMPTS, max_new_tokens: int = 32,
+              trust_remote_code: bool = False) -> dict[str, Any]:
+        from resources.publishing.smoke import smoke_inference
+
+        folder = self.registry(registry_root).path(version)
+        return smoke_inference(folder / "merged", base_model_dir, folder / "adapter", prompts, max_new_tokens,
+                               trust_remote_code=trust_remote_code)
+
+
+def promote_cli(argv: Optional[Sequence[str]] = None) -> int:
+    """``privft promote --registry DIR --model NAME [--rollback | --version V | --status]``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="privft promote", description="Inspect the model registry, promote a "
+                                     "version by hand (no gate), or roll back to the previously promoted version.")
+    parser.add_argument("--registry", required=True, help="registry root, e.g. artifacts/registry")
+    parser.add_argument("--model", required=True, help="model name, e.g. nordlicht-support")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--rollback", action="store_true", help="point back at the previously promoted version")
+    action.add_argument("--version", help="promote this version")
+    action.add_argument("--status", action="store_true", help="print the pointer and versions as JSON (default)")
+    parser.add_argument("--reason", default="", help="recorded in history.jsonl")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and on usage errors; a CLI function returns instead
+        return int(exc.code or 0)
+
+    reg = Registry(args.registry, args.model)
+    try:
+        if args.rollback:
+            version = reg.rollback(args.reason or "manual rollback (privft promote --rollback)")
+            print(f"{args.model}: rolled back to {version}")
+        elif args.version:
+            reg.promote(args.version, args.reason or "manual promotion (privft promote --version)")
+            print(f"{args.model}: promoted {args.version}")
+        else:
+            print(json.dumps(reg.status(), indent=2))
+    except RegistryError as exc:
+        print(f"privft promote: {exc}", file=sys.stderr)
+        return 1
+    return 0

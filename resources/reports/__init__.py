@@ -1,0 +1,1 @@
+"""Report building blocks shared by stages: plots rendered as Markdown images, summaries."""

@@ -1,0 +1,68 @@
+"""Every checkpoint of the current adapter beside the prompting baselines, and the chosen best checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from resources.layout import Layout
+
+HEADLINE = ("exact_match", "token_f1", "rougeL", "loss")
+
+
+def _read(path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _fmt(value) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else (
+        f"{value:.4f}" if isinstance(value, float) else str(value))
+
+
+def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str, Any]:
+    from assets.markdown import markdown_table
+    from resources.reports.plots import line_chart_md
+
+    reports = []
+    for key in checkpoint_keys:
+        report = _read(layout.evaluation(key) / "report.json")
+        if report:
+            reports.append({**report, "partition": key})
+    baselines = _read(layout.baselines() / "report.json")
+    best = evaluator.choose_best(reports)
+    metric = evaluator.primary_metric
+
+    rows = []
+    for name in ("zero_shot", "few_shot"):
+        overall = (baselines.get(name) or {}).get("overall", {})
+        if overall:
+            rows.append((f"base {name.replace('_', '-')}", "", *(_fmt(overall.get(m)) for m in HEADLINE), "", ""))
+    for r in reports:
+        overall, forgetting = r.get("overall", {}), r.get("forgetting", {})
+        mark = "**best**" if best is not None and r["partition"] == best["partition"] else ""
+        rows.append((r["partition"], r.get("step"), *(_fmt(overall.get(m)) for m in HEADLINE),
+                     _fmt(forgetting.get("diff")), "FLAGGED" if forgetting.get("flagged") else "ok", mark))
+    table = markdown_table(["model", "step", *HEADLINE, "forgetting Δ", "forgetting", ""], rows)
+
+    series = {}
+    steps = [r.get("step") or 0 for r in reports]
+    for m in ("exact_match", "token_f1", "rougeL"):
+        series[m] = (steps, [r.get("overall", {}).get(m, float("nan")) for r in reports])
+    plot = line_chart_md(series, title="Held-out metrics by checkpoint", ylabel="score") if reports else "no reports"
+    loss_plot = line_chart_md({"held-out loss": (steps, [r.get("overall", {}).get("loss", float("nan")) for r in reports])},
+                              title="Held-out loss by checkpoint", ylabel="loss") if reports else ""
+
+    best_json = None
+    if best is not None:
+        best_json = {"checkpoint": best["partition"], "step": best.get("step"), "metric": metric,
+                     "value": best.get("overall", {}).get(metric),
+                     "forgetting_flagged": bool(best.get("forgetting", {}).get("flagged"))}
+    summary = {
+        "primary_metric": metric,
+        "best": best_json,
+        "baselines": {n: (baselines.get(n) or {}).get("overall", {}) for n in ("zero_shot", "few_shot")},
+        "checkpoints": [{"checkpoint": r["partition"], "step": r.get("step"), "metrics": r.get("overall", {}),
+                         "forgetting": r.get("forgetting", {})} for r in reports],
+    }
+    return {"json": summary, "table_md": table, "plot_md": plot + "\n\n" + loss_plot}

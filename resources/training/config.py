@@ -1,0 +1,190 @@
+"""Every knob of a QLoRA training run, in one dataclass checked before any GPU time is spent.
+
+Plain Python on purpose: the training process imports this (and ``dagster_pipes``), never ``dagster``, so the
+same code runs under a Dagster subprocess, under ``torchrun`` or in a bare Kubernetes pod.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEDULERS = ("cosine", "linear", "constant")
+OPTIMIZERS = ("auto", "adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
+
+# Fields that only change how often we write, not what is learnt: a checkpoint written under one value can be
+# resumed under another.
+_NOT_HASHED = ("save_every",)
+
+
+class ConfigError(ValueError):
+    """All problems of a training configuration at once, so one fix-and-retry cycle clears them all."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("invalid training configuration:\n" + "\n".join(f"  - {e}" for e in self.errors))
+
+
+@dataclass
+class TrainConfig:
+    # LoRA adapter
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: Any = "all-linear"  # "all-linear", a list of module names, or "q_proj,v_proj"
+    use_rslora: bool = False
+    use_dora: bool = False
+    # optimisation
+    learning_rate: float = 2e-3
+    lr_scheduler: str = "cosine"
+    warmup_steps: int = 2
+    max_steps: int = 40
+    micro_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    optimizer: str = "auto"  # auto: paged 8-bit AdamW (bitsandbytes) on CUDA, torch AdamW on CPU
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0  # 0 turns clipping off
+    # data
+    max_seq_len: int = 512
+    packing: bool = True
+    max_batch_tokens: int = 65536  # micro_batch_size * max_seq_len above this is refused (memory guard)
+    # run
+    save_every: int = 10
+    seed: int = 42
+    gradient_checkpointing: bool = True
+
+    # --- conversion ----------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "TrainConfig":
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError([f"unknown training option(s) {unknown}; known options: {sorted(known)}"])
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["target_modules"] = self.target_modules_value()
+        return d
+
+    def target_modules_value(self) -> str | list[str]:
+        """``"all-linear"`` or a list of module names (a comma-separated string is split)."""
+        tm = self.target_modules
+        if isinstance(tm, str):
+            parts = [p.strip() for p in tm.split(",") if p.strip()]
+            return tm.strip() if len(parts) == 1 and parts[0] == "all-linear" else parts
+        return [str(t).strip() for t in tm]
+
+    def config_hash(self) -> str:
+        """Fingerprint of everything that shapes the trajectory; a checkpoint is only resumed under the same one."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    # --- validation ----------------------------------------------------------------------------------------
+    def validate(self, base_model_dir: Path | str | None = None) -> list[str]:
+        """Every problem with this configuration, as sentences that say what to change. Empty list: fine."""
+        e: list[str] = []
+        if self.lora_r <= 0:
+            e.append(f"lora_r is {self.lora_r}: the LoRA rank must be a positive integer (typical: 8-64)")
+        if self.lora_alpha <= 0:
+            e.append(f"lora_alpha is {self.lora_alpha}: it must be positive (typical: 2 x lora_r)")
+        if not 0 <= self.lora_dropout < 1:
+            e.append(f"lora_dropout is {self.lora_dropout}: it must be in [0, 1)")
+        if self.learning_rate <= 0:
+            e.append(f"learning_rate is {self.learning_rate}: it must be positive (QLoRA typical: 1e-4 to 2e-3)")
+        if self.lr_scheduler not in SCHEDULERS:
+            e.append(f"lr_scheduler {self.lr_scheduler!r} is unknown; choose one of {list(SCHEDULERS)}")
+        if self.optimizer not in OPTIMIZERS:
+            e.append(f"optimizer {self.optimizer!r} is unknown; choose one of {list(OPTIMIZERS)}")
+        if self.max_steps <= 0:
+            e.append(f"max_steps is {self.max_steps}: it must be at least 1")
+        if self.warmup_steps < 0:
+            e.append(f"warmup_steps is {self.warmup_steps}: it must be 0 or more")
+        elif self.max_steps > 0 and self.warmup_steps > self.max_steps:
+            e.append(f"warmup_steps ({self.warmup_steps}) exceeds max_steps ({self.max_steps}): the learning "
+                     "rate would never reach its peak")
+        if self.micro_batch_size <= 0:
+            e.append(f"micro_batch_size is {self.micro_batch_size}: it must be at least 1")
+        if self.gradient_accumulation_steps <= 0:
+            e.append(f"gradient_accumulation_steps is {self.gradient_accumulation_steps}: it must be at least 1")
+        if self.max_seq_len < 16:
+            e.append(f"max_seq_len is {self.max_seq_len}: it must be at least 16 tokens to hold a chat turn")
+        elif self.micro_batch_size > 0 and self.micro_batch_size * self.max_seq_len > self.max_batch_tokens:
+            e.append(f"micro_batch_size x max_seq_len = {self.micro_batch_size * self.max_seq_len} tokens exceeds "
+                     f"max_batch_tokens ({self.max_batch_tokens}); lower micro_batch_size and raise "
+                     "gradient_accumulation_steps instead, or raise max_batch_tokens if the GPU has the memory")
+        if self.save_every <= 0:
+            e.append(f"save_every is {self.save_every}: it must be at least 1 (a checkpoint every N steps)")
+        if self.weight_decay < 0:
+            e.append(f"weight_decay is {self.weight_decay}: it must be 0 or more")
+        if self.max_grad_norm < 0:
+            e.append(f"max_grad_norm is {self.max_grad_norm}: it must be 0 (off) or positive")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            e.append(f"seed is {self.seed!r}: it must be a non-negative integer")
+        tm = self.target_modules_value()
+        if not tm:
+            e.append("target_modules is empty: use 'all-linear' or name the modules, e.g. ['q_proj', 'v_proj']")
+        if base_model_dir is not None:
+            e += self._validate_against_model(Path(base_model_dir), tm)
+        return e
+
+    def check(self, base_model_dir: Path | str | None = None) -> "TrainConfig":
+        errors = self.validate(base_model_dir)
+        if errors:
+            raise ConfigError(errors)
+        return self
+
+    def _validate_against_model(self, base: Path, tm: str | list[str]) -> list[str]:
+        if not base.is_dir():
+            hint = (" It looks like a hub id: training runs offline, so materialise the base model first "
+                    "(the base_model asset) and pass its local folder." if "/" in str(base) and not base.is_absolute()
+                    else "")
+            return [f"base model folder {str(base)!r} does not exist; it must be a local folder holding "
+                    f"config.json, tokenizer files and safetensors weights.{hint}"]
+        if not (base / "config.json").is_file():
+            return [f"base model folder {str(base)!r} has no config.json; is it a Hugging Face model folder?"]
+        try:
+            model_cfg, linear, adaptable = model_module_names(base)
+        except Exception as exc:  # an unreadable config is a configuration problem, not a crash
+            return [f"base model {str(base)!r}: could not read its config ({type(exc).__name__}: {exc})"]
+        e = []
+        limit = getattr(model_cfg, "max_position_embeddings", None)
+        if limit and self.max_seq_len > limit:
+            e.append(f"max_seq_len ({self.max_seq_len}) exceeds the model's max_position_embeddings ({limit})")
+        if isinstance(tm, list):
+            unknown = [t for t in tm if not any(n == t or n.endswith("." + t) for n in adaptable)]
+            if unknown:
+                e.append(f"target_modules {unknown} not found in {type(model_cfg).__name__.replace('Config', '')} "
+                         f"({base.name}); its linear layers are {sorted(linear)}")
+        elif tm != "all-linear":
+            e.append(f"target_modules {tm!r}: use 'all-linear' or a list of module names")
+        return e
+
+
+def model_module_names(base: Path) -> tuple[Any, set[str], set[str]]:
+    """(config, leaf names of linear layers except the output head, full names of every module LoRA can wrap).
+
+    A LoRA target matches a module whose full name equals it or ends with ``.<target>`` (peft's rule).
+
+    The model is built on the meta device, so this is cheap even for a 70B model.
+    """
+    import torch
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model_cfg = AutoConfig.from_pretrained(str(base))
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(model_cfg)
+    output = model.get_output_embeddings()
+    linear, adaptable = set(), set()
+    for name, module in model.named_modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+            adaptable.add(name)
+            if isinstance(module, torch.nn.Linear) and module is not output:
+                linear.add(name.rsplit(".", 1)[-1])
+    return model_cfg, linear, adaptable

@@ -1,0 +1,81 @@
+"""Training data: a Parquet table of canonical examples -> tokenised chats -> rows -> seeded micro-batches.
+
+The order of micro-batches is a pure function of (seed, epoch, index), so a resumed run that knows how many
+micro-batches were consumed continues with exactly the batches an uninterrupted run would have seen, with no
+sampler state to save.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from resources.training.chat_tokens import TokenizedChat, tokenize_chat
+from resources.training.packing import Row, collate, one_per_row, pack
+
+
+@dataclass
+class Documents:
+    docs: list[TokenizedChat]
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> example ids
+    truncated: int = 0
+
+
+def load_documents(train_path: Path | str, tokenizer, max_seq_len: int) -> Documents:
+    """Tokenise every example of ``train_path`` (Parquet with a ``messages`` column of JSON chats)."""
+    import pandas as pd
+
+    train_path = Path(train_path)
+    if not train_path.is_file():
+        raise FileNotFoundError(f"training set {train_path} does not exist; materialise training_datasets first")
+    frame = pd.read_parquet(train_path, columns=None)
+    if "messages" not in frame.columns:
+        raise ValueError(f"{train_path}: no 'messages' column (columns: {list(frame.columns)}); "
+                         "expected the canonical example schema of resources/schema.py")
+    ids = frame["id"].astype(str).tolist() if "id" in frame.columns else [f"row {i}" for i in range(len(frame))]
+    out = Documents(docs=[])
+    for rid, raw in zip(ids, frame["messages"].tolist()):
+        try:
+            messages = json.loads(raw) if isinstance(raw, str) else list(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{train_path}, example {rid}: messages is not valid JSON ({exc})") from exc
+        chat = tokenize_chat(tokenizer, messages, max_seq_len)
+        if chat.n_targets == 0:  # nothing to learn (no assistant turn, or cut away entirely)
+            out.skipped.setdefault("no assistant tokens", []).append(rid)
+            continue
+        out.truncated += chat.truncated
+        out.docs.append(chat)
+    if not out.docs:
+        raise ValueError(f"{train_path}: none of its {len(frame)} examples has an assistant answer to train on")
+    return out
+
+
+class BatchStream:
+    """Micro-batch ``g`` of an endless, epoch-by-epoch reshuffled sequence of rows."""
+
+    def __init__(self, docs: list[TokenizedChat], *, max_seq_len: int, micro_batch_size: int, packing: bool,
+                 seed: int, pad_id: int):
+        self.rows: list[Row] = pack(docs, max_seq_len) if packing else one_per_row(docs)
+        self.micro_batch_size = micro_batch_size
+        self.per_epoch = math.ceil(len(self.rows) / micro_batch_size)
+        self.seed, self.pad_id = seed, pad_id
+        self._orders: dict[int, list[int]] = {}
+
+    def _order(self, epoch: int) -> list[int]:
+        if epoch not in self._orders:
+            import numpy as np
+
+            self._orders = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.rows)).tolist()}
+        return self._orders[epoch]
+
+    def epoch_of(self, g: int) -> float:
+        return g / self.per_epoch
+
+    def micro_batch(self, g: int) -> tuple[dict, int]:
+        """(model inputs, number of real tokens) of micro-batch ``g``."""
+        epoch, i = divmod(g, self.per_epoch)
+        idx = self._order(epoch)[i * self.micro_batch_size:(i + 1) * self.micro_batch_size]
+        rows = [self.rows[j] for j in idx]
+        return collate(rows, self.pad_id), sum(len(r) for r in rows)

@@ -1,0 +1,99 @@
+"""Entry point of the training process.
+
+Launched by Dagster (``Trainer.run`` in launcher.py) it speaks Dagster Pipes: parameters arrive as Pipes
+extras, progress goes to the run log, every checkpoint is a custom message, and the end is an asset
+materialisation whose data version is the content hash of the final adapter. By hand, for debugging::
+
+    python -m resources.training.entry --params params.json
+    torchrun --standalone --nproc_per_node=2 -m resources.training.entry --params params.json
+
+``params.json``: ``{"base_model_dir": ..., "train_path": ..., "output_dir": ..., "config": {...TrainConfig}}``.
+Imports ``dagster_pipes`` only (never ``dagster``), so it runs in a bare GPU image or a Kubernetes pod.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from resources.training.distributed import Dist, broadcast_object, destroy_process_group, init_process_group
+from resources.training.reporting import PipesReporter, Reporter, SilentReporter
+
+PARAM_KEYS = ("base_model_dir", "train_path", "output_dir")
+
+
+def run_training(params: dict[str, Any], reporter: Reporter, dist: Dist) -> dict[str, Any]:
+    from resources.training.config import TrainConfig
+    from resources.training.loop import train
+
+    missing = [k for k in PARAM_KEYS if not params.get(k)]
+    if missing:
+        raise ValueError(f"training parameters lack {missing}; expected {list(PARAM_KEYS)} and 'config'")
+    cfg = TrainConfig.from_dict(params.get("config") or {})
+    return train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"], reporter, dist)
+
+
+def materialization_metadata(result: dict[str, Any]) -> dict[str, Any]:
+    """Asset metadata in Pipes' raw form (plain values, or {"raw_value", "type"} where the type matters)."""
+    loss = result["final_loss"]
+    md: dict[str, Any] = {
+        "final_loss": loss if math.isfinite(loss) else None,
+        "steps": result["steps"],
+        "tokens": result["tokens"],
+        "seconds": result["seconds"],
+        "examples": result["examples"],
+        "adapter_hash": result["adapter_hash"],
+        "final_checkpoint": {"raw_value": result["final_checkpoint"], "type": "path"},
+        "train_log": {"raw_value": result["train_log"], "type": "path"},
+        "checkpoints": {"raw_value": result["checkpoints"], "type": "json"},
+        "resumed_from_step": result["resumed_from"] if result["resumed_from"] is not None else 0,
+    }
+    return {k: v for k, v in md.items() if v is not None}
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub from a training job
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m resources.training.entry", description=__doc__.split("\n")[0])
+    parser.add_argument("--params", help="JSON file with the parameters (run without Dagster)")
+    args, _ = parser.parse_known_args(argv)
+    _quiet_libraries()
+    dist = Dist.from_env()
+    init_process_group(dist)
+    try:
+        if args.params:
+            params = broadcast_object(dist, json.loads(Path(args.params).read_text()) if dist.is_main else None)
+            result = run_training(params, Reporter() if dist.is_main else SilentReporter(), dist)
+            if dist.is_main:
+                print(json.dumps({"result": result}, default=str), flush=True)
+        elif dist.is_main:
+            from dagster_pipes import open_dagster_pipes
+
+            with open_dagster_pipes() as pipes:
+                params = {k: pipes.get_extra(k) for k in PARAM_KEYS}
+                params["config"] = pipes.extras.get("config") or {}
+                params = broadcast_object(dist, params)
+                result = run_training(params, PipesReporter(pipes), dist)
+                pipes.report_asset_materialization(metadata=materialization_metadata(result),
+                                                   data_version=result["adapter_hash"])
+        else:
+            run_training(broadcast_object(dist, None), SilentReporter(), dist)
+    finally:
+        destroy_process_group(dist)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

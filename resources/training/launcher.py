@@ -1,0 +1,113 @@
+"""The Dagster side of training: a resource that validates the configuration and starts the training process.
+
+Training runs in its own process (``python -m resources.training.entry``), speaking Dagster Pipes, so a CUDA
+crash or an out-of-memory kill cannot take the Dagster run worker down with it, and the same entry point runs
+under ``torchrun`` or in a pod. Assets call ``Trainer.run`` and get back Pipes' completed invocation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from resources.training.config import TrainConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAUNCHERS = ("subprocess", "torchrun")
+
+
+class Trainer(dg.ConfigurableResource):
+    """How to launch training, and every TrainConfig knob (same names, same defaults; a test keeps them equal)."""
+
+    launcher: str = "subprocess"  # "subprocess" | "torchrun"
+    nproc_per_node: int = 1
+    python: str = ""  # interpreter for the training process; default: this one
+
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: str = "all-linear"  # or comma-separated module names, e.g. "q_proj,v_proj"
+    use_rslora: bool = False
+    use_dora: bool = False
+    learning_rate: float = 2e-3
+    lr_scheduler: str = "cosine"
+    warmup_steps: int = 2
+    max_steps: int = 40
+    micro_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    optimizer: str = "auto"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    max_seq_len: int = 512
+    packing: bool = True
+    max_batch_tokens: int = 65536
+    save_every: int = 10
+    seed: int = 42
+    gradient_checkpointing: bool = True
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)})
+
+    def command(self) -> list[str]:
+        python = self.python or sys.executable
+        if self.launcher == "subprocess":
+            return [python, "-m", "resources.training.entry"]
+        if self.launcher == "torchrun":
+            return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={self.nproc_per_node}",
+                    "-m", "resources.training.entry"]
+        raise dg.Failure(f"Trainer.launcher {self.launcher!r} is unknown; choose one of {list(LAUNCHERS)}")
+
+    def run(self, context, *, base_model_dir: str | Path, train_path: str | Path,
+            output_dir: str | Path) -> dg.PipesClientCompletedInvocation:
+        """Validate, then train in a child process; resumes from the last checkpoint in ``output_dir``."""
+        cfg = self.train_config()
+        errors = cfg.validate(base_model_dir)
+        if self.launcher not in LAUNCHERS:
+            errors.append(f"launcher {self.launcher!r} is unknown; choose one of {list(LAUNCHERS)}")
+        if self.nproc_per_node < 1:
+            errors.append(f"nproc_per_node is {self.nproc_per_node}: it must be at least 1")
+        if errors:
+            raise dg.Failure(description="training configuration is invalid, nothing was started:\n"
+                             + "\n".join(f"- {e}" for e in errors),
+                             metadata={"errors": dg.MetadataValue.json(errors)})
+        pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        extras = {"base_model_dir": str(base_model_dir), "train_path": str(train_path),
+                  "output_dir": str(output_dir), "config": cfg.to_dict()}
+        context.log.info(f"training with {' '.join(self.command())} into {output_dir}")
+        client = dg.PipesSubprocessClient(env=env, cwd=str(REPO_ROOT))
+        return client.run(command=self.command(), context=context, extras=extras)
+
+
+def plot_loss_curve(train_log_path: str | Path) -> str:
+    """Markdown with the loss (and learning rate) per step as an embedded PNG, for asset metadata."""
+    import base64
+    import io
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in Path(train_log_path).read_text(encoding="utf-8").splitlines() if line]
+    if not records:
+        return "_no training steps logged yet_"
+    steps = [r["step"] for r in records]
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    ax.plot(steps, [r["loss"] for r in records], marker="o", markersize=3, label="loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    lr_ax = ax.twinx()
+    lr_ax.plot(steps, [r["lr"] for r in records], color="tab:orange", alpha=0.6, label="lr")
+    lr_ax.set_ylabel("learning rate")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return f"![training loss]({'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()})"

@@ -1,0 +1,189 @@
+"""The QLoRA training loop: read it top to bottom.
+
+data (tokenise, pack, seeded order) -> model (4-bit base + LoRA) -> optimiser and schedule -> resume from the
+last complete checkpoint if there is one -> steps (gradient accumulation, clipping, logging) -> checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from resources.training.checkpointing import (adapter_hash, latest_checkpoint, list_checkpoints,
+                                              load_training_state, read_state, remove_stale_temporaries, rng_state,
+                                              save_checkpoint)
+from resources.training.config import TrainConfig
+from resources.training.dataset import BatchStream, load_documents
+from resources.training.distributed import Dist, barrier, gather_objects, sum_all
+from resources.training.packing import n_targets
+from resources.training.reporting import Reporter, SilentReporter
+
+TRAIN_LOG = "train_log.jsonl"
+
+
+class ResumeMismatch(RuntimeError):
+    pass
+
+
+def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, output_dir: Path | str,
+          reporter: Reporter | None = None, dist: Dist | None = None) -> dict[str, Any]:
+    """Train (or resume training) a LoRA adapter; checkpoints land in ``output_dir/checkpoint-<step>/``."""
+    import torch
+    from transformers import set_seed
+
+    from resources.model.loading import compute_dtype, load_tokenizer
+    from resources.storage import content_hash
+    from resources.training.optim import make_optimizer, make_scheduler
+    from resources.training.qlora_model import build_qlora_model, load_adapter_weights
+
+    started = time.time()
+    cfg.check(base_model_dir)
+    dist = dist or Dist.from_env()
+    reporter = reporter or (Reporter() if dist.is_main else SilentReporter())
+    base_model_dir, train_path, output_dir = Path(base_model_dir), Path(train_path), Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        remove_stale_temporaries(output_dir)
+    run_id = uuid.uuid4().hex[:8]
+
+    # --- data ----------------------------------------------------------------------------------------------
+    set_seed(cfg.seed)
+    tokenizer = load_tokenizer(base_model_dir)
+    data = load_documents(train_path, tokenizer, cfg.max_seq_len)
+    stream = BatchStream(data.docs, max_seq_len=cfg.max_seq_len, micro_batch_size=cfg.micro_batch_size,
+                         packing=cfg.packing, seed=cfg.seed, pad_id=tokenizer.pad_token_id)
+    data_hash = content_hash(train_path)
+    reporter.log(f"data: {len(data.docs)} chats ({data.truncated} truncated, "
+                 f"{sum(len(v) for v in data.skipped.values())} skipped) in {len(stream.rows)} rows of <= "
+                 f"{cfg.max_seq_len} tokens, {stream.per_epoch} micro-batches per epoch")
+
+    # --- model, optimiser, schedule -------------------------------------------------------------------------
+    device = dist.device()
+    model = build_qlora_model(cfg, base_model_dir, device)
+    optimizer = make_optimizer(cfg, model.parameters())
+    scheduler = make_scheduler(cfg, optimizer)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+
+    # --- resume ---------------------------------------------------------------------------------------------
+    state: dict[str, Any] = {"step": 0, "micro_batches": 0, "tokens_seen": 0, "loss_history": []}
+    resumed_from = latest_checkpoint(output_dir)
+    if resumed_from is not None:
+        _check_resumable(resumed_from, cfg, data_hash)
+        load_adapter_weights(model, resumed_from)
+        state = load_training_state(resumed_from, optimizer=optimizer, scheduler=scheduler, rank=dist.rank)
+        reporter.log(f"resuming from {resumed_from.name}: step {state['step']}, "
+                     f"{state['micro_batches']} micro-batches consumed")
+    else:
+        torch.manual_seed(cfg.seed + dist.rank)  # LoRA init is done; now dropout masks differ per rank
+    if dist.is_main:
+        _truncate_log(output_dir / TRAIN_LOG, state["step"])
+
+    net = model
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[dist.local_rank] if device != "cpu" else None)
+    autocast = (torch.autocast("cuda", dtype=compute_dtype()) if device.startswith("cuda")
+                else contextlib.nullcontext())
+    model.train()
+
+    # --- steps ----------------------------------------------------------------------------------------------
+    accum, world = cfg.gradient_accumulation_steps, dist.world_size
+    start_step, loop_started = state["step"], time.time()
+    last_loss = state["loss_history"][-1][1] if state["loss_history"] else float("nan")
+    for step in range(start_step + 1, cfg.max_steps + 1):
+        t_step = time.time()
+        first = state["micro_batches"]
+        micro = [stream.micro_batch(first + a * world + dist.rank) for a in range(accum)]
+        # normalise by the target tokens of the whole optimiser step on all ranks, not per micro-batch:
+        # every target token weighs the same however the rows were split
+        targets, tokens = sum_all(dist, sum(n_targets(b) for b, _ in micro), sum(n for _, n in micro))
+        loss_sum = 0.0
+        for a, (batch, _) in enumerate(micro):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            sync = net.no_sync() if dist.enabled and a < accum - 1 else contextlib.nullcontext()
+            with sync:
+                with autocast:
+                    out = net(**batch, use_cache=False, num_items_in_batch=max(int(targets), 1))
+                (out.loss * world).backward()  # DDP averages gradients over ranks; undo that, loss is global
+            loss_sum += out.loss.item()
+        grad_norm = (float(torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm))
+                     if cfg.max_grad_norm > 0 else float("nan"))
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        (last_loss,) = sum_all(dist, loss_sum)
+        state["step"] = step
+        state["micro_batches"] = first + accum * world
+        state["tokens_seen"] += int(tokens)
+        state["loss_history"].append([step, round(last_loss, 6)])
+        now = time.time()
+        record = {"step": step, "max_steps": cfg.max_steps, "loss": last_loss, "lr": lr, "grad_norm": grad_norm,
+                  "tokens": int(tokens), "tokens_seen": state["tokens_seen"], "target_tokens": int(targets),
+                  "tokens_per_s": tokens / max(now - t_step, 1e-9), "step_s": now - t_step,
+                  "eta_s": (now - loop_started) / (step - start_step) * (cfg.max_steps - step),
+                  "epoch": stream.epoch_of(state["micro_batches"]), "run_id": run_id}
+        if dist.is_main:
+            with open(output_dir / TRAIN_LOG, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+        reporter.step(record)
+
+        if step % cfg.save_every == 0 or step == cfg.max_steps:
+            rngs = gather_objects(dist, rng_state())
+            if dist.is_main:
+                path = save_checkpoint(output_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
+                                       rng_states=rngs, state=_trainer_state(state, cfg, data_hash, stream, last_loss,
+                                                                             world))
+                reporter.checkpoint({"step": step, "path": str(path), "loss": last_loss})
+            barrier(dist)
+
+    # --- result ---------------------------------------------------------------------------------------------
+    checkpoints = [{"step": read_state(p)["step"], "path": str(p), "loss": read_state(p)["loss"]}
+                   for p in list_checkpoints(output_dir)]
+    final = checkpoints[-1]["path"] if checkpoints else None
+    result = {"checkpoints": checkpoints, "final_checkpoint": final, "final_loss": last_loss,
+              "steps": state["step"], "tokens": state["tokens_seen"], "seconds": round(time.time() - started, 3),
+              "resumed_from": read_state(resumed_from)["step"] if resumed_from else None,
+              "adapter_hash": adapter_hash(final) if final else None, "train_log": str(output_dir / TRAIN_LOG),
+              "examples": len(data.docs), "rows": len(stream.rows), "skipped": data.skipped,
+              "truncated": data.truncated}
+    reporter.log(f"done: step {result['steps']} loss {last_loss:.4f} in {result['seconds']:.0f}s")
+    return result
+
+
+def _trainer_state(state: dict, cfg: TrainConfig, data_hash: str, stream: BatchStream, loss: float,
+                   world: int) -> dict[str, Any]:
+    return {**state, "loss": loss, "epoch": stream.epoch_of(state["micro_batches"]), "world_size": world,
+            "config_hash": cfg.config_hash(), "data_hash": data_hash, "config": cfg.to_dict()}
+
+
+def _check_resumable(checkpoint: Path, cfg: TrainConfig, data_hash: str) -> None:
+    prev = read_state(checkpoint)
+    if prev.get("config_hash") != cfg.config_hash():
+        changed = sorted(k for k, v in cfg.to_dict().items() if prev.get("config", {}).get(k) != v)
+        raise ResumeMismatch(f"{checkpoint} was written with a different training configuration (changed: "
+                             f"{changed}); train into a new output folder, or delete {checkpoint.parent} to restart")
+    if prev.get("data_hash") != data_hash:
+        raise ResumeMismatch(f"{checkpoint} was trained on different data (hash {prev.get('data_hash')}, now "
+                             f"{data_hash}); train into a new output folder, or delete {checkpoint.parent} to restart")
+
+
+def _truncate_log(log_path: Path, step: int) -> None:
+    """Drop log lines of steps after the checkpoint we resume from: they will be run (and logged) again."""
+    from resources.storage import atomic_file
+
+    if not log_path.exists():
+        return
+    keep = []
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(json.JSONDecodeError):  # a line cut by a kill is dropped too
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line + "\n")
+    with atomic_file(log_path) as tmp:
+        tmp.write_text("".join(keep), encoding="utf-8")

@@ -1,0 +1,40 @@
+"""The model being trained: the base in 4-bit NF4 (double quantisation), frozen, with LoRA adapters on top."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from resources.training.config import TrainConfig
+
+
+def lora_config(cfg: TrainConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules_value(), use_rslora=cfg.use_rslora, use_dora=cfg.use_dora,
+                      bias="none", task_type="CAUSAL_LM")
+
+
+def build_qlora_model(cfg: TrainConfig, base_model_dir: Path | str, device: str):
+    """QLoRA recipe: quantised frozen base, norms upcast and inputs requiring grad for checkpointing, LoRA on top."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    from resources.model.loading import load_causal_lm
+
+    base = load_causal_lm(base_model_dir, quantize_4bit=True, device=device)
+    base.config.use_cache = False  # a KV cache is useless in training and would disable packed-sequence masking
+    base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=cfg.gradient_checkpointing,
+                                           gradient_checkpointing_kwargs={"use_reentrant": False})
+    return get_peft_model(base, lora_config(cfg))
+
+
+def load_adapter_weights(model, checkpoint: Path | str) -> None:
+    """Put a saved adapter's weights into the freshly built peft model (same LoRA config, checked by hash)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = load_file(str(Path(checkpoint) / "adapter_model.safetensors"))
+    result = set_peft_model_state_dict(model, state)
+    unexpected = getattr(result, "unexpected_keys", None)
+    if unexpected:
+        raise RuntimeError(f"{checkpoint}: adapter weights {unexpected[:5]} do not fit the model being trained")

@@ -1,0 +1,41 @@
+"""Shared fixtures. Every test runs offline: the Hugging Face libraries are put in offline mode first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipelines.environment import apply_offline_env
+
+apply_offline_env()
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The built-in tiny base model, built once per test session."""
+    from resources.model.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def pipeline_settings(tmp_path: Path, **overrides) -> dict:
+    """Settings for a fast end-to-end run of the embedded default into tmp_path."""
+    settings = {
+        "store": {"root": str(tmp_path / "artifacts")},
+        "catalog": {"sample_root": str(REPO / "data" / "samples"), "incoming_root": str(tmp_path / "incoming")},
+        "trainer": {"max_steps": 12, "save_every": 6},
+        "evaluator": {"forgetting_sample_size": 24, "max_new_tokens": 32},
+    }
+    for section, values in overrides.items():
+        settings.setdefault(section, {}).update(values)
+    return settings

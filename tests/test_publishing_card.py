@@ -1,0 +1,90 @@
+"""Model card and manifest: every fact a reviewer or an erasure request needs is written down."""
+
+import json
+
+import pandas as pd
+
+from resources.publishing.card import NOT_RECORDED, write_model_card
+from resources.publishing.gates import gate_facts
+from resources.publishing.record_set import write_record_set
+from resources.publishing.registry import Registry
+
+
+def training_table():
+    return pd.DataFrame({
+        "id": ["reviewed_interactions/d1/1", "expert_annotations/d2/4"],
+        "origin_ids": [json.dumps(["reviewed_interactions/d1/1", "corrected_outputs/d1/9"]),
+                       json.dumps(["expert_annotations/d2/4"])]})
+
+
+def card_info(records):
+    return {
+        "model_name": "nordlicht-support", "version": "v-0123456789ab", "code_version": "publish-1",
+        "base_model": {"name": "builtin:tiny", "licence": "Apache-2.0", "trust_remote_code": False,
+                       "data_version": "base-hash-1"},
+        "upstream": {"training_datasets": "ds-hash-7", "qlora_adapter": "ad-hash-3", "base_model": "base-hash-1"},
+        "sources": {"reviewed_interactions": 812, "expert_annotations": 57},
+        "training": {"lora_r": 8, "learning_rate": 0.0002, "max_steps": 120},
+        "evaluation": {"primary_metric": "rougeL", "higher_is_better": True, "chosen": "checkpoint-80",
+                       "checkpoints": [{"checkpoint": "checkpoint-40", "metrics": {"rougeL": 0.311, "exact": 0.1}},
+                                       {"checkpoint": "checkpoint-80", "metrics": {"rougeL": 0.352, "exact": 0.2}}]},
+        "forgetting": {"flag": False, "detail": "general QA 0.41 vs base 0.42"},
+        "leakage": {"count": 0},
+        "merge": {"verified": True, "dtype": "float32", "max_abs_diff": 3.1e-6, "tolerance": 1e-3,
+                  "loads_without_peft": True, "generations_match": True,
+                  "generations": [{"prompt": "Where is my order?", "merged": "It | shipped", "equal": True}]},
+        "limitations": ["Only German and English support tickets."],
+        "training_records": str(records),
+    }
+
+
+def test_card_and_manifest_hold_the_facts(tmp_path):
+    records = write_record_set(training_table(), tmp_path / "record_sets")
+    assert records == write_record_set(training_table().iloc[::-1], tmp_path / "record_sets")  # content-addressed
+    assert list(pd.read_parquet(records).columns) == ["id", "origin_ids"]
+
+    card_path, manifest_path = write_model_card(tmp_path / "v", card_info(records))
+    card = card_path.read_text()
+    for fact in ["builtin:tiny", "Apache-2.0", "trust_remote_code: false", "ds-hash-7", "ad-hash-3", "base-hash-1",
+                 "| reviewed_interactions | 812 |", "| expert_annotations | 57 |", '"learning_rate": 0.0002',
+                 "**checkpoint-80 (chosen)**", "0.352", "0.311", "Primary metric: rougeL", "no regression",
+                 "leakage: 0", "3.1e-06", "verified: true", "without peft, in a fresh process: true",
+                 "It \\| shipped", "Intended use", "Only German and English", str(records)]:
+        assert fact in card, fact
+
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["upstream"]["training_datasets"] == "ds-hash-7"
+    assert manifest["sources"] == {"reviewed_interactions": 812, "expert_annotations": 57}
+    assert manifest["training_records"] == str(records) and len(manifest["training_records_sha256"]) == 16
+    assert manifest["base_model"]["trust_remote_code"] is False
+    assert gate_facts(manifest) == {"version": "v-0123456789ab", "metric": "rougeL", "value": 0.352,
+                                    "higher_is_better": True, "forgetting": False, "leakage": 0,
+                                    "merge_verified": True}
+
+
+def test_missing_facts_are_marked_not_recorded(tmp_path):
+    card_path, manifest_path = write_model_card(tmp_path, {"model_name": "m"})
+    card = card_path.read_text()
+    assert f"licence: {NOT_RECORDED}" in card and f"forgetting: {NOT_RECORDED}" in card
+    assert "## Merge verification\n\nnot recorded" in card
+    assert json.loads(manifest_path.read_text())["limitations"]  # defaults are written, not omitted
+
+
+def test_which_versions_contain_a_record(tmp_path):
+    reg = Registry(tmp_path / "registry", "m")
+    first = write_record_set(training_table(), tmp_path / "record_sets")
+    second = write_record_set(training_table().iloc[1:], tmp_path / "record_sets")
+
+    def build(records):
+        def _build(folder):
+            (folder / "adapter").mkdir()
+            (folder / "merged").mkdir()
+            write_model_card(folder, {"training_records": str(records)})
+        return _build
+
+    v1, v2 = reg.version_for({"d": 1}), reg.version_for({"d": 2})
+    reg.publish(v1, build(first))
+    reg.publish(v2, build(second))
+    assert reg.versions_containing("corrected_outputs/d1/9") == [v1]  # absorbed duplicate counts too
+    assert reg.versions_containing("expert_annotations/d2/4") == [v1, v2]
+    assert reg.versions_containing("teacher_synthetic/d3/1") == []
