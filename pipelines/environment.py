@@ -56,6 +56,7 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
     from resources.evaluation.evaluator import Evaluator
     from resources.model.base_model import BaseModel
     from resources.prepare.config import PrepareConfig
+    from resources.provenance.inbox import ErasureInbox
     from resources.publishing.publisher import Publisher
     from resources.sources.catalog import SourceCatalog
     from resources.artifact_store import ArtifactStore
@@ -67,7 +68,8 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
         "base": {"name": os.environ["PRIVFT_BASE_MODEL"]} if os.environ.get("PRIVFT_BASE_MODEL") else {},
     }
     classes = {"store": ArtifactStore, "catalog": SourceCatalog, "prepare": PrepareConfig, "dedup": Deduplicator,
-               "base": BaseModel, "trainer": Trainer, "evaluator": Evaluator, "publisher": Publisher}
+               "base": BaseModel, "trainer": Trainer, "evaluator": Evaluator, "publisher": Publisher,
+               "erasure": ErasureInbox}
     unknown = set(settings) - set(classes)
     if unknown:
         raise ValueError(f"unknown settings sections {sorted(unknown)}; expected some of {sorted(classes)}")
