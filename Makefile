@@ -8,7 +8,7 @@ PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PRIVFT_ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: install run test ui bench-dedup clean
+.PHONY: install system-deps run test ui bench-dedup clean
 
 # requirements.lock pins every transitive version, so pip resolves instantly and the same everywhere.
 # torch comes first from the CPU build (a CUDA build is several GB and not needed here).
@@ -27,8 +27,13 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/privft run
 
-test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+# System packages the tests use (PostgreSQL server, Chromium for the browser tests, iproute2 for the
+# network-namespace proof); each script installs only what is missing and starts nothing.
+system-deps:
+	@for f in .ci/services.sh .ci/privacy.sh .ci/browser.sh; do [ -f $$f ] && . ./$$f; done; true
+
+test: install system-deps
+	PATH="$$PATH:/usr/sbin:/sbin" $(BIN)/python -m pytest -q -p no:cacheprovider
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml

@@ -15,7 +15,19 @@ from resources.evaluation.evaluator import Evaluator
 from resources.layout import Layout
 from resources.model.base_model import BaseModel
 from resources.artifact_store import ArtifactStore
+from resources.reports.cache import is_fresh, record
 from resources.storage import content_hash, write_json
+
+
+def _inputs(layout: Layout, base_dir, evaluator: Evaluator, adapter_dir=None) -> dict:
+    from assets.train import model_version
+
+    datasets = layout.datasets()
+    inputs = {"eval": content_hash(datasets / "eval.parquet"), "train": content_hash(datasets / "train.parquet"),
+              "base": model_version(base_dir), "evaluator": evaluator.model_dump() if hasattr(evaluator, "model_dump") else {}}
+    if adapter_dir is not None:
+        inputs["adapter"] = content_hash(*sorted(adapter_dir.glob("adapter_*")))
+    return inputs
 
 
 def _headline(report: dict) -> dict:
@@ -30,9 +42,15 @@ def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore, base
                    evaluator: Evaluator) -> dg.MaterializeResult:
     layout = Layout(store.path())
     out = layout.baselines()
-    report = evaluator.evaluate_baselines(base_model_dir=base.local_dir(layout.base_model(base.slug())),
-                                          eval_path=layout.datasets() / "eval.parquet",
-                                          train_path=layout.datasets() / "train.parquet", out_dir=out)
+    base_dir = base.local_dir(layout.base_model(base.slug()))
+    inputs = _inputs(layout, base_dir, evaluator)
+    if is_fresh(out, inputs):
+        context.log.info("baselines unchanged since the last run (same model, data, settings): reusing the report")
+        report = json.loads((out / "report.json").read_text())
+    else:
+        report = evaluator.evaluate_baselines(base_model_dir=base_dir, eval_path=layout.datasets() / "eval.parquet",
+                                              train_path=layout.datasets() / "train.parquet", out_dir=out)
+        record(out, inputs)
     rows = [(name, *(f"{_headline(r).get(m, float('nan')):.4f}" for m in ("exact_match", "token_f1", "rougeL")))
             for name, r in report.items() if isinstance(r, dict) and "overall" in r]
     return dg.MaterializeResult(
@@ -49,11 +67,18 @@ def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStor
                           evaluator: Evaluator, dedup: Deduplicator) -> dg.MaterializeResult:
     layout = Layout(store.path())
     key = context.partition_key
-    report = evaluator.evaluate_checkpoint(
-        base_model_dir=base.local_dir(layout.base_model(base.slug())), adapter_dir=checkpoint_dir(layout, key),
-        eval_path=layout.datasets() / "eval.parquet", train_path=layout.datasets() / "train.parquet",
-        out_dir=layout.evaluation(key), near_pairs=dedup.near_pairs)
     out = layout.evaluation(key)
+    base_dir = base.local_dir(layout.base_model(base.slug()))
+    inputs = _inputs(layout, base_dir, evaluator, checkpoint_dir(layout, key))
+    if is_fresh(out, inputs):
+        context.log.info(f"{key}: checkpoint and held-out data unchanged since its report: reusing it")
+        report = json.loads((out / "report.json").read_text())
+    else:
+        report = evaluator.evaluate_checkpoint(
+            base_model_dir=base_dir, adapter_dir=checkpoint_dir(layout, key),
+            eval_path=layout.datasets() / "eval.parquet", train_path=layout.datasets() / "train.parquet",
+            out_dir=out, near_pairs=dedup.near_pairs)
+        record(out, inputs)
     forgetting = report.get("forgetting", {})
     md = (out / "report.md").read_text() if (out / "report.md").exists() else ""
     return dg.MaterializeResult(

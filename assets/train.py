@@ -88,6 +88,7 @@ def latest_run(layout: Layout) -> dict:
           description="QLoRA adapter: 4-bit NF4 base + LoRA, trained in its own process (Dagster Pipes), checkpointed.")
 def qlora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
                   trainer: Trainer) -> dg.MaterializeResult:
+    from resources.training.checkpointing import latest_checkpoint, read_state
     from resources.training.launcher import plot_loss_curve
 
     layout = Layout(store.path())
@@ -95,9 +96,14 @@ def qlora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore, base:
     train_path = layout.datasets() / "train.parquet"
     run_key = training_run_key(train_path, base_dir, trainer.train_config().to_dict())
     out = layout.adapter_run(run_key)
-    context.log.info(f"training run {run_key} -> {out}")
-    invocation = trainer.run(context, base_model_dir=base_dir, train_path=train_path, output_dir=out)
-    reported = invocation.get_materialize_result()
+    final = latest_checkpoint(out)
+    if final is not None and read_state(final).get("step", 0) >= trainer.max_steps:
+        context.log.info(f"training run {run_key} already complete at {final.name}: same data, base and settings")
+        reported_metadata = {}
+    else:
+        context.log.info(f"training run {run_key} -> {out}")
+        invocation = trainer.run(context, base_model_dir=base_dir, train_path=train_path, output_dir=out)
+        reported_metadata = invocation.get_materialize_result().metadata or {}
 
     steps = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if p.is_dir())
     keys = [checkpoint_key(run_key, s) for s in steps]
@@ -108,7 +114,7 @@ def qlora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore, base:
     return dg.MaterializeResult(
         data_version=dg.DataVersion(content_hash(*(p for p in final.glob("adapter_*")))),
         metadata={
-            **(reported.metadata or {}),
+            **reported_metadata,
             "run_key": run_key,
             "checkpoints": dg.MetadataValue.md(markdown_table(["partition", "path"], [(k, str(checkpoint_dir(layout, k))) for k in keys])),
             "loss_curve": dg.MetadataValue.md(plot_loss_curve(log_path)) if log_path.exists() else "no log",

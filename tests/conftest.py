@@ -34,7 +34,7 @@ def pipeline_settings(tmp_path: Path, **overrides) -> dict:
         "store": {"root": str(tmp_path / "artifacts")},
         "catalog": {"sample_root": str(REPO / "data" / "samples"), "incoming_root": str(tmp_path / "incoming")},
         "trainer": {"max_steps": 12, "save_every": 6},
-        "evaluator": {"forgetting_sample_size": 24, "max_new_tokens": 32},
+        "evaluator": {"forgetting_sample_size": 24, "max_new_tokens": 24, "max_eval_items": 24},
     }
     for section, values in overrides.items():
         settings.setdefault(section, {}).update(values)

@@ -87,6 +87,18 @@ class Evaluator(dg.ConfigurableResource):
     gsm8k_sample_size: int = 50
     gsm8k_max_new_tokens: int = 256
     seed: int = 0
+    max_eval_items: int = 0  # 0: the whole held-out set; N: a fixed, id-hashed subset of N (quick looks, tests)
+
+    def held_out(self, eval_path: Path | str) -> list[dict[str, Any]]:
+        """The held-out examples evaluated: all, or the same N every time (chosen by a hash of the id)."""
+        import hashlib
+
+        examples = read_examples(eval_path)
+        if self.max_eval_items <= 0 or len(examples) <= self.max_eval_items:
+            return examples
+        ranked = sorted(examples, key=lambda e: hashlib.sha1(str(e["id"]).encode()).hexdigest())
+        keep = {id(e) for e in ranked[:self.max_eval_items]}
+        return [e for e in examples if id(e) in keep]
 
     # --- scoring -----------------------------------------------------------------------------------------
     def _example_metric(self) -> str:
@@ -133,7 +145,7 @@ class Evaluator(dg.ConfigurableResource):
         from resources.evaluation.scoring import json_tasks
         from resources.model.loading import load_adapter, load_causal_lm, load_tokenizer
 
-        examples = read_examples(eval_path)
+        examples = self.held_out(eval_path)
         train = read_examples(train_path) if train_path else []
         tokenizer = load_tokenizer(base_model_dir)
         model = load_adapter(load_causal_lm(base_model_dir), adapter_dir)
@@ -166,7 +178,7 @@ class Evaluator(dg.ConfigurableResource):
         from resources.evaluation.scoring import json_tasks
         from resources.model.loading import load_causal_lm, load_tokenizer
 
-        examples = read_examples(eval_path)
+        examples = self.held_out(eval_path)
         train = read_examples(train_path) if train_path else []
         shots = self.pick_shots(train, sorted({str(e.get("task", "")) for e in examples}))
         tokenizer = load_tokenizer(base_model_dir)
