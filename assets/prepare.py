@@ -38,7 +38,7 @@ def normalised_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
         write_parquet(tmp / "ledger.parquet", merge_ledgers(source_ledger, ledger))
         write_json(tmp / "stats.json", stats)
     out = layout.normalised()
-    changes = stats.get("normalisation", {})
+    changes = stats.get("normalise", {})
     pii = stats.get("pii", {})
     return dg.MaterializeResult(
         data_version=dg.DataVersion(content_hash(out / "examples.parquet")),

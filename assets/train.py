@@ -21,11 +21,14 @@ from resources.training.launcher import Trainer
 
 def _tokenizer_corpus(sample_root: str) -> list[str]:
     """Lines of the embedded sample files: the fixed corpus the built-in tokenizer is trained on."""
+    from resources.prepare.pii import scrub_pii
+
     root = Path(sample_root)
     lines: list[str] = []
     for f in sorted(root.rglob("*")):
         if f.is_file() and f.suffix in (".jsonl", ".csv", ".md", ".txt"):
-            lines += f.read_text(encoding="utf-8", errors="replace").splitlines()
+            # scrubbed first: the tokenizer ships inside every merged model and must not learn personal data
+            lines += [scrub_pii(line)[0] for line in f.read_text(encoding="utf-8", errors="replace").splitlines()]
     return lines
 
 

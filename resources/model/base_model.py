@@ -67,22 +67,24 @@ class BaseModel(dg.ConfigurableResource):
                 f"base model {self.name!r} is a hub id, and downloads are off (allow_download: false). "
                 "Download it once on a machine with network access and set base_model.name to its local folder, "
                 "or set allow_download: true to fetch it from the hub.")
-        import os
-
+        import huggingface_hub.constants as hub_constants
         from huggingface_hub import snapshot_download
 
         patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
         if self.allow_pickle:
             patterns.append("*.bin")
-        os.environ.pop("HF_HUB_OFFLINE", None)
-        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
-        os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
+        # huggingface_hub reads its offline flag once at import; lift it for this one call only.
+        was_offline = hub_constants.HF_HUB_OFFLINE
+        hub_constants.HF_HUB_OFFLINE = False
         try:
-            path = snapshot_download(self.name, revision=self.revision, local_dir=str(dest), allow_patterns=patterns)
+            path = snapshot_download(self.name, revision=self.revision, local_dir=str(dest), allow_patterns=patterns,
+                                     etag_timeout=10)
         except Exception as exc:  # network errors come in many types; the message is what matters
             raise BaseModelNotFound(
                 f"base model {self.name!r} could not be downloaded ({type(exc).__name__}: {exc}). This machine may "
                 "have no route to the hub: download the model elsewhere and point base_model.name at its folder."
             ) from exc
+        finally:
+            hub_constants.HF_HUB_OFFLINE = was_offline
         check_weight_files(path, self.allow_pickle)
         return Path(path)

@@ -41,7 +41,12 @@ def merge_ledgers(*ledgers: pd.DataFrame) -> pd.DataFrame:
             elif prev["state"] == KEPT:
                 # both kept: keep the latest stage's name, and the first file/line
                 final[row["id"]] = {**prev, "stage": row["stage"] or prev["stage"]}
-    return pd.DataFrame(list(final.values()), columns=list(LEDGER_COLUMNS))
+    merged = pd.DataFrame(list(final.values()), columns=list(LEDGER_COLUMNS))
+    # reasons may quote raw field values (e.g. an unexpected verdict); the ledger travels further than raw data
+    from resources.prepare.pii import scrub_pii
+
+    merged["reason"] = [scrub_pii(r)[0] if isinstance(r, str) and r else r for r in merged["reason"]]
+    return merged
 
 
 @dataclass
