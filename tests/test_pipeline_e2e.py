@@ -95,3 +95,45 @@ def test_second_run_on_unchanged_data_changes_nothing(pipeline):
     records = instance.fetch_materializations(dg.AssetKey("training_datasets"), limit=2).records
     versions_seen = {r.asset_materialization.tags["dagster/data_version"] for r in records}
     assert len(records) == 2 and len(versions_seen) == 1
+
+
+def test_schedule_skips_when_nothing_new(pipeline):
+    from pipelines.automation import nightly_retrain
+
+    with dg.build_schedule_context(instance=pipeline["instance"]) as context:
+        result = nightly_retrain(context)
+    assert isinstance(result, dg.SkipReason), result
+
+
+def test_a_near_duplicate_only_drop_prepares_data_but_does_not_retrain(pipeline):
+    """Runs last: it adds a drop. Data preparation follows it; training does not, its input did not change."""
+    from pipelines.automation import nightly_retrain
+    from pipelines.run_all import register_drops
+
+    instance, defs, tmp = pipeline["instance"], pipeline["defs"], pipeline["tmp"]
+    before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    ledger = pd.read_parquet(pipeline["root"] / "prepared" / "datasets" / "ledger.parquet")
+    kept = ledger[(ledger["state"] == "kept") & (ledger["drop"] == "2026-11-01.jsonl")].sort_values("line")
+    lines = open(defs.resources["catalog"].list_drops("reviewed_interactions")["2026-11-01.jsonl"]).read().splitlines()
+    row = json.loads(lines[int(kept["line"].iloc[0]) - 1])
+    row["messages"][-1]["content"] = row["messages"][-1]["content"] + " "  # whitespace only: same after normalising
+    incoming = tmp / "incoming" / "reviewed_interactions"
+    incoming.mkdir(parents=True, exist_ok=True)
+    (incoming / "2026-11-30.jsonl").write_text(json.dumps(row) + "\n")
+
+    pending = register_drops(defs, instance)
+    assert pending["reviewed_interactions"] == ["2026-11-30.jsonl"]
+    defs.resolve_job_def("ingest_reviewed_interactions").execute_in_process(instance=instance,
+                                                                             partition_key="2026-11-30.jsonl")
+    with dg.build_schedule_context(instance=instance) as context:
+        assert isinstance(nightly_retrain(context), dg.RunRequest), "new data arrived since the last training"
+
+    after_ingest = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)
+    assert after_ingest.get_num_requested(dg.AssetKey("normalised_examples")) == 1
+    defs.resolve_job_def("prepare_job").execute_in_process(instance=instance)
+    after_prepare = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_ingest.cursor)
+    assert after_prepare.get_num_requested(dg.AssetKey("qlora_adapter")) == 0
+    assert after_prepare.get_num_requested(dg.AssetKey("training_datasets")) == 0
+    ledger = pd.read_parquet(pipeline["root"] / "prepared" / "datasets" / "ledger.parquet")
+    new = ledger[ledger["drop"] == "2026-11-30.jsonl"]
+    assert list(new["state"]) == ["duplicate"]

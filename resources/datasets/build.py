@@ -97,9 +97,12 @@ def build_datasets(layout: Layout, *, prepare, dedup, base_model_dir: Path, trus
     stats = {"trim": trim_stats, "split": split_stats, "decontamination": dec_stats,
              "accounting_problems": report.problems, "accounting_warnings": report.warnings,
              "leaks": [list(map(str, leak)) for leak in leaks], "record_set": str(record_set)}
+    # Provenance (origin_ids) lives in the record set, not in the training files: a drop that only adds
+    # near-duplicates extends a survivor's origin_ids but leaves what the model sees, and so the data version
+    # that decides whether to retrain, unchanged.
     with atomic_dir(layout.datasets()) as tmp:
-        write_parquet(tmp / "train.parquet", train.reset_index(drop=True))
-        write_parquet(tmp / "eval.parquet", held_out.reset_index(drop=True))
+        write_parquet(tmp / "train.parquet", train.drop(columns=["origin_ids"]).reset_index(drop=True))
+        write_parquet(tmp / "eval.parquet", held_out.drop(columns=["origin_ids"]).reset_index(drop=True))
         write_parquet(tmp / "ledger.parquet", ledger)
         write_parquet(tmp / "accounting.parquet", report.table)
         write_parquet(tmp / "accounting_sources.parquet", report.sources)

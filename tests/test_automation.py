@@ -1,0 +1,115 @@
+"""Drop sensors and automation conditions, on a temporary instance (no model involved)."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from assets.conditions import on_changed_inputs
+from pipelines.automation import build_drop_sensor
+from resources.sources.catalog import SourceCatalog
+
+ROW = {"messages": [{"role": "user", "content": "Where is order A-1?"}, {"role": "assistant", "content": "On its way."}],
+       "task": "policy_qa", "verdict": "approved", "reviewer": "r1", "reviewed_at": "2026-11-20T10:00:00Z"}
+
+
+def _tick(sensor, instance, catalog, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"catalog": catalog})
+    result = sensor(context)
+    return result, result.cursor
+
+
+def test_a_new_drop_is_requested_exactly_once(tmp_path):
+    incoming = tmp_path / "incoming" / "reviewed_interactions"
+    incoming.mkdir(parents=True)
+    catalog = SourceCatalog(sample_root=str(tmp_path / "none"), incoming_root=str(tmp_path / "incoming"))
+    sensor = build_drop_sensor("reviewed_interactions")
+    with dg.instance_for_test() as instance:
+        drop = incoming / "2026-11-20.jsonl"
+        drop.write_text(json.dumps(ROW) + "\n")
+        first, cursor = _tick(sensor, instance, catalog, None)
+        assert not first.run_requests, "a file seen for the first time may still be being written"
+        second, cursor = _tick(sensor, instance, catalog, cursor)
+        assert [r.partition_key for r in second.run_requests] == ["2026-11-20.jsonl"]
+        assert second.dynamic_partitions_requests[0].partition_keys == ["2026-11-20.jsonl"]
+        third, cursor = _tick(sensor, instance, catalog, cursor)
+        assert not third.run_requests, "the same drop must not be requested twice"
+        drop.touch()  # a touched file has the same content: nothing new
+        fourth, cursor = _tick(sensor, instance, catalog, cursor)
+        fifth, cursor = _tick(sensor, instance, catalog, cursor)
+        assert not fourth.run_requests and not fifth.run_requests
+
+
+def test_a_done_marker_makes_a_drop_ready_at_once_and_partial_files_wait(tmp_path):
+    incoming = tmp_path / "incoming" / "reviewed_interactions"
+    incoming.mkdir(parents=True)
+    catalog = SourceCatalog(sample_root=str(tmp_path / "none"), incoming_root=str(tmp_path / "incoming"))
+    sensor = build_drop_sensor("reviewed_interactions")
+    with dg.instance_for_test() as instance:
+        (incoming / "2026-11-21.jsonl").write_text(json.dumps(ROW) + "\n")
+        (incoming / "2026-11-21.jsonl.done").write_text("")
+        (incoming / "2026-11-22.jsonl.part").write_text("{")
+        result, cursor = _tick(sensor, instance, catalog, None)
+        assert [r.partition_key for r in result.run_requests] == ["2026-11-21.jsonl"]
+        # growing between ticks: not complete yet
+        growing = incoming / "2026-11-23.jsonl"
+        growing.write_text(json.dumps(ROW) + "\n")
+        result, cursor = _tick(sensor, instance, catalog, cursor)
+        growing.write_text(json.dumps(ROW) + "\n" + json.dumps(ROW) + "\n")
+        result, cursor = _tick(sensor, instance, catalog, cursor)
+        assert not result.run_requests
+        result, cursor = _tick(sensor, instance, catalog, cursor)
+        assert [r.partition_key for r in result.run_requests] == ["2026-11-23.jsonl"]
+
+
+def test_a_daemon_restart_requests_nothing_twice(tmp_path):
+    """Run keys carry the content hash: even with a lost cursor, Dagster drops a repeated request."""
+    incoming = tmp_path / "incoming" / "reviewed_interactions"
+    incoming.mkdir(parents=True)
+    (incoming / "d.jsonl").write_text(json.dumps(ROW) + "\n")
+    (incoming / "d.jsonl.done").write_text("")
+    catalog = SourceCatalog(sample_root=str(tmp_path / "none"), incoming_root=str(tmp_path / "incoming"))
+    sensor = build_drop_sensor("reviewed_interactions")
+    with dg.instance_for_test() as instance:
+        a, _ = _tick(sensor, instance, catalog, None)
+        b, _ = _tick(sensor, instance, catalog, None)
+        assert a.run_requests[0].run_key == b.run_requests[0].run_key
+
+
+def _graph(version: dict):
+    @dg.asset
+    def upstream():
+        return dg.MaterializeResult(data_version=dg.DataVersion(version["v"]))
+
+    @dg.asset(deps=[upstream], automation_condition=on_changed_inputs)
+    def downstream():
+        return None
+
+    return upstream, downstream
+
+
+def test_training_condition_fires_only_on_a_changed_data_version():
+    version = {"v": "a"}
+    upstream, downstream = _graph(version)
+    with dg.instance_for_test() as instance:
+        dg.materialize([upstream, downstream], instance=instance)
+        result = dg.evaluate_automation_conditions(defs=[upstream, downstream], instance=instance)
+        cursor = result.cursor
+        dg.materialize([upstream], instance=instance)  # same content again
+        result = dg.evaluate_automation_conditions(defs=[upstream, downstream], instance=instance, cursor=cursor)
+        assert result.get_num_requested(downstream.key) == 0
+        version["v"] = "b"
+        dg.materialize([upstream], instance=instance)  # the data really changed
+        result = dg.evaluate_automation_conditions(defs=[upstream, downstream], instance=instance,
+                                                   cursor=result.cursor)
+        assert result.get_num_requested(downstream.key) == 1
+
+
+def test_training_and_evaluation_carry_their_conditions():
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in ("qlora_adapter", "training_datasets", "model_version"):
+        assert graph.get(dg.AssetKey(key)).automation_condition.get_label() == "on_changed_inputs"
+    assert graph.get(dg.AssetKey("checkpoint_evaluation")).automation_condition.get_label() == "on_new_checkpoint"
