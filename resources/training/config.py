@@ -15,10 +15,13 @@ from typing import Any
 
 SCHEDULERS = ("cosine", "linear", "constant")
 OPTIMIZERS = ("auto", "adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
+# GPU speed switches: "auto" means on where a CUDA GPU is training and off on CPU (CPU runs keep the plain
+# recipe), "on"/"off" force it. speed.py resolves them when the model is built.
+SWITCHES = ("auto", "on", "off")
 
-# Fields that only change how often we write, not what is learnt: a checkpoint written under one value can be
-# resumed under another.
-_NOT_HASHED = ("save_every",)
+# Fields that only change how often we write or how fast the same objective is computed, not what is learnt: a
+# checkpoint written under one value can be resumed under another (e.g. a CPU-started run resumed on a GPU).
+_NOT_HASHED = ("save_every", "fused_loss", "liger_kernels", "frozen_in_compute_dtype")
 
 
 class ConfigError(ValueError):
@@ -56,6 +59,12 @@ class TrainConfig:
     save_every: int = 10
     seed: int = 42
     gradient_checkpointing: bool = True
+    # GPU speed (see speed.py): loss on answer tokens only, in chunks, never the full [tokens x vocab] logits;
+    # Liger's Triton kernels for RMSNorm, SwiGLU and RoPE; frozen norms/embeddings kept in bf16 instead of the
+    # fp32 upcast of peft's prepare_model_for_kbit_training (which makes the whole residual stream fp32)
+    fused_loss: str = "auto"
+    liger_kernels: str = "auto"
+    frozen_in_compute_dtype: str = "auto"
 
     # --- conversion ----------------------------------------------------------------------------------------
     @classmethod
@@ -126,6 +135,10 @@ class TrainConfig:
             e.append(f"max_grad_norm is {self.max_grad_norm}: it must be 0 (off) or positive")
         if not isinstance(self.seed, int) or self.seed < 0:
             e.append(f"seed is {self.seed!r}: it must be a non-negative integer")
+        for name in ("fused_loss", "liger_kernels", "frozen_in_compute_dtype"):
+            if getattr(self, name) not in SWITCHES:
+                e.append(f"{name} is {getattr(self, name)!r}: choose one of {list(SWITCHES)} (auto: on for CUDA "
+                         "GPUs, off on CPU)")
         tm = self.target_modules_value()
         if not tm:
             e.append("target_modules is empty: use 'all-linear' or name the modules, e.g. ['q_proj', 'v_proj']")

@@ -48,6 +48,9 @@ class Trainer(dg.ConfigurableResource):
     save_every: int = 10
     seed: int = 42
     gradient_checkpointing: bool = True
+    fused_loss: str = "auto"  # "auto" | "on" | "off"; auto = on for CUDA GPUs (see resources/training/speed.py)
+    liger_kernels: str = "auto"
+    frozen_in_compute_dtype: str = "auto"
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)})

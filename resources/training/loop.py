@@ -39,6 +39,7 @@ def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, 
     from resources.storage import content_hash
     from resources.training.optim import make_optimizer, make_scheduler
     from resources.training.qlora_model import build_qlora_model, load_adapter_weights
+    from resources.training.speed import fused_loss_on, switch_on
 
     started = time.time()
     cfg.check(base_model_dir)
@@ -83,10 +84,17 @@ def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, 
         _truncate_log(output_dir / TRAIN_LOG, state["step"])
 
     net = model
+    if fused_loss_on(model, cfg, device):  # loss on answer tokens in chunks, no full logits (fused_loss.py)
+        from resources.training.fused_loss import ChunkedLossLM
+
+        net = ChunkedLossLM(model)
+    reporter.log(f"speed: fused_loss={net is not model}, liger_kernels={_liger_patched(model)}, "
+                 f"frozen_in_compute_dtype={switch_on(cfg.frozen_in_compute_dtype, device)}, "
+                 f"gradient_checkpointing={cfg.gradient_checkpointing}, device={device}")
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model, device_ids=[dist.local_rank] if device != "cpu" else None)
+        net = DistributedDataParallel(net, device_ids=[dist.local_rank] if device != "cpu" else None)
     autocast = (torch.autocast("cuda", dtype=compute_dtype()) if device.startswith("cuda")
                 else contextlib.nullcontext())
     model.train()
@@ -155,6 +163,10 @@ def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, 
               "truncated": data.truncated}
     reporter.log(f"done: step {result['steps']} loss {last_loss:.4f} in {result['seconds']:.0f}s")
     return result
+
+
+def _liger_patched(model) -> bool:
+    return any(m._get_name() == "LigerSwiGLUMLP" for m in model.modules())  # Liger renames the MLPs it patches
 
 
 def _trainer_state(state: dict, cfg: TrainConfig, data_hash: str, stream: BatchStream, loss: float,

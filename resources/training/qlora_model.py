@@ -16,15 +16,20 @@ def lora_config(cfg: TrainConfig):
 
 
 def build_qlora_model(cfg: TrainConfig, base_model_dir: Path | str, device: str):
-    """QLoRA recipe: quantised frozen base, norms upcast and inputs requiring grad for checkpointing, LoRA on top."""
-    from peft import get_peft_model, prepare_model_for_kbit_training
+    """QLoRA recipe: quantised frozen base, gradient checkpointing, LoRA on top.
+
+    On CPU: peft's prepare_model_for_kbit_training (norms upcast to fp32). On a CUDA GPU, by default, the frozen
+    weights stay bf16 and Liger's kernels are patched in where installed (speed.py says why).
+    """
+    from peft import get_peft_model
 
     from resources.model.loading import load_causal_lm
+    from resources.training.speed import apply_liger_kernels, prepare_frozen_base
 
     base = load_causal_lm(base_model_dir, quantize_4bit=True, device=device)
     base.config.use_cache = False  # a KV cache is useless in training and would disable packed-sequence masking
-    base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=cfg.gradient_checkpointing,
-                                           gradient_checkpointing_kwargs={"use_reentrant": False})
+    apply_liger_kernels(base, cfg, device)
+    base = prepare_frozen_base(base, cfg, device)
     return get_peft_model(base, lora_config(cfg))
 
 
