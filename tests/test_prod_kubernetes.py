@@ -133,3 +133,18 @@ def test_run_in_kubernetes_hands_the_pod_to_pipes(launch):
     assert kwargs["base_pod_spec"] == pod_spec(launch, pod_command(launch, local))
     # Every keyword we pass is one the real client accepts.
     assert set(kwargs) <= set(inspect.signature(PipesK8sClient.run).parameters)
+
+
+def test_trainer_kubernetes_launcher_runs_the_same_entry_point_in_a_gpu_pod():
+    from resources.remote.kubernetes import KubernetesLaunch, pod_command, pod_spec
+    from resources.training.launcher import Trainer
+
+    local = Trainer(launcher="subprocess").command()
+    trainer = Trainer(launcher="kubernetes", nproc_per_node=1,
+                      kubernetes=KubernetesLaunch(image="registry.internal/privft:1", gpus=1))
+    in_pod = pod_command(trainer.kubernetes, trainer.command())
+    assert in_pod[1:] == local[1:]  # same module, only the image's interpreter differs
+    spec = pod_spec(trainer.kubernetes, in_pod)
+    container = spec["containers"][0]
+    assert container["command"][-1] == "resources.training.entry" or "resources.training.entry" in container["command"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] in (1, "1")

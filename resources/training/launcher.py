@@ -11,21 +11,26 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
 
+from resources.remote.kubernetes import KubernetesLaunch
 from resources.training.config import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LAUNCHERS = ("subprocess", "torchrun")
+LAUNCHERS = ("subprocess", "torchrun", "kubernetes")
 
 
 class Trainer(dg.ConfigurableResource):
     """How to launch training, and every TrainConfig knob (same names, same defaults; a test keeps them equal)."""
 
-    launcher: str = "subprocess"  # "subprocess" | "torchrun"
+    launcher: str = "subprocess"  # "subprocess" | "torchrun" | "kubernetes"
     nproc_per_node: int = 1
     python: str = ""  # interpreter for the training process; default: this one
+    # the GPU pod for launcher "kubernetes" (image, GPUs, node selector, volumes, secrets); artifact paths must
+    # resolve to the same shared volume inside the pod (see docs/DEPLOYMENT.md)
+    kubernetes: Optional[KubernetesLaunch] = None
 
     lora_r: int = 16
     lora_alpha: int = 32
@@ -57,9 +62,9 @@ class Trainer(dg.ConfigurableResource):
 
     def command(self) -> list[str]:
         python = self.python or sys.executable
-        if self.launcher == "subprocess":
+        if self.launcher == "subprocess" or (self.launcher == "kubernetes" and self.nproc_per_node == 1):
             return [python, "-m", "resources.training.entry"]
-        if self.launcher == "torchrun":
+        if self.launcher in ("torchrun", "kubernetes"):
             return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={self.nproc_per_node}",
                     "-m", "resources.training.entry"]
         raise dg.Failure(f"Trainer.launcher {self.launcher!r} is unknown; choose one of {list(LAUNCHERS)}")
@@ -71,6 +76,8 @@ class Trainer(dg.ConfigurableResource):
         errors = cfg.validate(base_model_dir)
         if self.launcher not in LAUNCHERS:
             errors.append(f"launcher {self.launcher!r} is unknown; choose one of {list(LAUNCHERS)}")
+        if self.launcher == "kubernetes" and self.kubernetes is None:
+            errors.append("launcher 'kubernetes' needs the kubernetes section (image, gpus, ...) of the trainer")
         if self.nproc_per_node < 1:
             errors.append(f"nproc_per_node is {self.nproc_per_node}: it must be at least 1")
         if errors:
@@ -82,6 +89,10 @@ class Trainer(dg.ConfigurableResource):
         extras = {"base_model_dir": str(base_model_dir), "train_path": str(train_path),
                   "output_dir": str(output_dir), "config": cfg.to_dict()}
         context.log.info(f"training with {' '.join(self.command())} into {output_dir}")
+        if self.launcher == "kubernetes":
+            from resources.remote.kubernetes import run_in_kubernetes
+
+            return run_in_kubernetes(context, self.kubernetes, self.command(), extras)
         client = dg.PipesSubprocessClient(env=env, cwd=str(REPO_ROOT))
         return client.run(command=self.command(), context=context, extras=extras)
 
