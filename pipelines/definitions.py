@@ -10,7 +10,7 @@ from pipelines.environment import apply_offline_env
 
 apply_offline_env()
 
-from assets import evaluate, prepare, provenance, publish, sources, train  # noqa: E402
+from assets import evaluate, prepare, provenance, publish, ratings, sources, train  # noqa: E402
 from assets.checks import all_checks  # noqa: E402
 from pipelines.automation import all_schedules, all_sensors  # noqa: E402
 from pipelines.environment import build_resources  # noqa: E402
@@ -20,7 +20,7 @@ from pipelines.jobs import all_jobs  # noqa: E402
 def build_definitions(settings: dict[str, dict[str, Any]] | None = None) -> dg.Definitions:
     """Definitions with resources from ``settings`` (or privft.yaml / environment when None)."""
     return dg.Definitions(
-        assets=[*sources.source_assets, *dg.load_assets_from_modules([prepare, train, evaluate, publish]),
+        assets=[*sources.source_assets, *dg.load_assets_from_modules([prepare, train, evaluate, ratings, publish]),
                 *provenance.provenance_assets],
         asset_checks=all_checks,
         jobs=[*all_jobs, *provenance.provenance_jobs],

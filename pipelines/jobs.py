@@ -28,7 +28,14 @@ evaluate_checkpoint_job = dg.define_asset_job(
 
 publish_job = dg.define_asset_job(
     "publish_job",
-    selection=dg.AssetSelection.assets("base_baselines", "evaluation_summary") | dg.AssetSelection.groups("publish"),
+    selection=dg.AssetSelection.assets("base_baselines", "evaluation_summary", "rating_sheet")
+    | dg.AssetSelection.groups("publish"),
     description="Compare checkpoints with the baselines, merge the best, register, promote if the gates pass.")
 
 all_jobs = [*ingest_jobs.values(), prepare_job, train_job, evaluate_checkpoint_job, publish_job]
+
+ratings_job = dg.define_asset_job(
+    "ingest_ratings_job", selection=dg.AssetSelection.assets("human_ratings"),
+    description="Unblind a filled rating sheet and compute the win rate.")
+
+all_jobs.append(ratings_job)
