@@ -31,7 +31,8 @@ def rows_accounted(store: ArtifactStore) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="training_datasets", blocking=True,
-                description="Share of rejected rows per source: warns above reject_warn_rate, fails above reject_fail_rate.")
+                description="Share of rejected rows per source: warns above reject_warn_rate, fails above reject_fail_rate "
+                            "(the embedded samples plant malformed rows on purpose, so they warn).")
 def reject_rate(store: ArtifactStore) -> dg.AssetCheckResult:
     sources = pd.read_parquet(Layout(store.path()).datasets() / "accounting_sources.parquet")
     worst = "fail" if (sources["status"] == "fail").any() else "warn" if (sources["status"] == "warn").any() else "ok"

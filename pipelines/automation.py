@@ -23,7 +23,9 @@ def build_drop_sensor(source: str) -> dg.SensorDefinition:
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Registers and ingests each complete new drop of {source} (stable size or .done marker).")
     def _sensor(context: dg.SensorEvaluationContext, catalog: SourceCatalog):
-        ready, waiting, cursor = scan(catalog.list_drops(source), context.cursor)
+        ingested = (frozenset(context.instance.get_materialized_partitions(dg.AssetKey(source)))
+                    if context.cursor is None else frozenset())
+        ready, waiting, cursor = scan(catalog.list_drops(source), context.cursor, ingested)
         known = set(context.instance.get_dynamic_partitions(partitions.name))
         new_keys = sorted({r.drop for r in ready} - known)
         if waiting:

@@ -34,9 +34,18 @@ def has_done_marker(path: Path) -> bool:
     return path.with_name(path.name + ".done").exists()
 
 
-def scan(drops: dict[str, Path], cursor: str | None) -> tuple[list[ReadyDrop], list[str], str]:
-    """Return (drops ready to request, drops still being written, new cursor)."""
+def scan(drops: dict[str, Path], cursor: str | None,
+         already_ingested: frozenset[str] = frozenset()) -> tuple[list[ReadyDrop], list[str], str]:
+    """Return (drops ready to request, drops still being written, new cursor).
+
+    ``already_ingested`` drops (materialised before this sensor ever ran, e.g. by ``make run``) are recorded as
+    handled on a sensor's first tick instead of being ingested a second time.
+    """
     state: dict[str, dict] = json.loads(cursor) if cursor else {}
+    if cursor is None:
+        for drop in already_ingested & set(drops):
+            if drops[drop].exists():
+                state[drop] = {"sig": _signature(drops[drop]), "hash": content_hash(drops[drop])}
     ready, waiting = [], []
     for drop, path in sorted(drops.items()):
         if not path.exists():

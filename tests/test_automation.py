@@ -113,3 +113,21 @@ def test_training_and_evaluation_carry_their_conditions():
     for key in ("qlora_adapter", "training_datasets", "model_version"):
         assert graph.get(dg.AssetKey(key)).automation_condition.get_label() == "on_changed_inputs"
     assert graph.get(dg.AssetKey("checkpoint_evaluation")).automation_condition.get_label() == "on_new_checkpoint"
+
+
+def test_drops_ingested_before_the_sensor_ran_are_not_ingested_again(tmp_path):
+    incoming = tmp_path / "incoming" / "reviewed_interactions"
+    incoming.mkdir(parents=True)
+    (incoming / "old.jsonl").write_text(json.dumps(ROW) + "\n")
+    (incoming / "old.jsonl.done").write_text("")
+    catalog = SourceCatalog(sample_root=str(tmp_path / "none"), incoming_root=str(tmp_path / "incoming"))
+    sensor = build_drop_sensor("reviewed_interactions")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("reviewed_interactions_drops", ["old.jsonl"])
+        instance.report_runless_asset_event(dg.AssetMaterialization("reviewed_interactions", partition="old.jsonl"))
+        result, cursor = _tick(sensor, instance, catalog, None)
+        assert not result.run_requests
+        (incoming / "new.jsonl").write_text(json.dumps(ROW) + "\n")
+        (incoming / "new.jsonl.done").write_text("")
+        result, cursor = _tick(sensor, instance, catalog, cursor)
+        assert [r.partition_key for r in result.run_requests] == ["new.jsonl"]

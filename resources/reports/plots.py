@@ -49,6 +49,9 @@ def line_chart_md(series: dict[str, tuple[Sequence[float], Sequence[float]]], ti
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     for name, (xs, ys) in series.items():
         ax.plot(list(xs), list(ys), marker="o" if len(xs) < 30 else None, label=name)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
