@@ -38,14 +38,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _in_ci() -> bool:
+def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def missing(what: str) -> None:
     """Skip locally, fail in CI: a CI image without the server must not turn into a green run."""
     message = f"{what}; install it with `bash .ci/services.sh` (as root) or `apt-get install -y postgresql`"
-    if _in_ci():
+    if in_ci():
         pytest.fail(f"CI=true but {message}", pytrace=False)
     pytest.skip(message)
 
@@ -215,5 +215,5 @@ def s3_server() -> Iterator[S3Server]:
         server.stop()
 
 
-__all__ = ["PostgresServer", "S3Server", "free_port", "postgres_db", "postgres_server", "running_postgres",
+__all__ = ["PostgresServer", "S3Server", "free_port", "in_ci", "postgres_db", "postgres_server", "running_postgres",
            "s3_server"]
