@@ -33,7 +33,7 @@ system-deps:
 	@for f in .ci/services.sh .ci/privacy.sh .ci/browser.sh; do [ -f $$f ] && . ./$$f; done; true
 
 test: install system-deps
-	PATH="$$PATH:/usr/sbin:/sbin" $(BIN)/python -m pytest -q -p no:cacheprovider
+	PATH="$$PATH:/usr/sbin:/sbin" $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml

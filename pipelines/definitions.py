@@ -10,7 +10,7 @@ from pipelines.environment import apply_offline_env
 
 apply_offline_env()
 
-from assets import evaluate, prepare, provenance, publish, ratings, sources, train  # noqa: E402
+from assets import evaluate, prepare, provenance, publish, ratings, sources, teacher, train  # noqa: E402
 from assets.checks import all_checks  # noqa: E402
 from pipelines.automation import all_schedules, all_sensors  # noqa: E402
 from pipelines.environment import build_resources  # noqa: E402
@@ -19,14 +19,16 @@ from pipelines.jobs import all_jobs  # noqa: E402
 
 def build_definitions(settings: dict[str, dict[str, Any]] | None = None) -> dg.Definitions:
     """Definitions with resources from ``settings`` (or privft.yaml / environment when None)."""
+    resources = build_resources(settings)
+    optional = [teacher.teacher_generation] if resources["teacher"].enabled else []  # off unless configured
     return dg.Definitions(
         assets=[*sources.source_assets, *dg.load_assets_from_modules([prepare, train, evaluate, ratings, publish]),
-                *provenance.provenance_assets],
+                *provenance.provenance_assets, *optional],
         asset_checks=all_checks,
         jobs=[*all_jobs, *provenance.provenance_jobs],
         schedules=all_schedules,
         sensors=[*all_sensors, *provenance.provenance_sensors],
-        resources=build_resources(settings),
+        resources=resources,
     )
 
 

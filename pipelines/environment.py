@@ -60,6 +60,7 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
     from resources.publishing.publisher import Publisher
     from resources.sources.catalog import SourceCatalog
     from resources.artifact_store import ArtifactStore
+    from resources.teacher.generate import TeacherConfig
     from resources.training.launcher import Trainer
 
     settings = load_settings() if settings is None else settings
@@ -69,7 +70,7 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
     }
     classes = {"store": ArtifactStore, "catalog": SourceCatalog, "prepare": PrepareConfig, "dedup": Deduplicator,
                "base": BaseModel, "trainer": Trainer, "evaluator": Evaluator, "publisher": Publisher,
-               "erasure": ErasureInbox}
+               "erasure": ErasureInbox, "teacher": TeacherConfig}
     unknown = set(settings) - set(classes)
     if unknown:
         raise ValueError(f"unknown settings sections {sorted(unknown)}; expected some of {sorted(classes)}")

@@ -53,6 +53,11 @@ def plant(samples: Path) -> set[str]:
     return {"reviewed_interactions/2026-11-20.jsonl/1", "corrected_outputs/2026-11-21.csv/2"}
 
 
+def current_record_set(root: Path) -> Path:
+    """The record set (id, origin_ids) of the current training set; the training files carry no provenance."""
+    return Path(json.loads((Layout(root).datasets() / "stats.json").read_text())["record_set"])
+
+
 def trained_rows(path: Path) -> set[str]:
     table = pd.read_parquet(path)
     return set(table["id"]) | {o for origins in table["origin_ids"] for o in json.loads(origins)}
@@ -71,7 +76,7 @@ def test_find_erase_retrain(tmp_path):
     log = []
     with dg.instance_for_test() as instance:
         run_pipeline(defs, instance, log=log.append)
-        assert planted <= trained_rows(Layout(root).datasets() / "train.parquet"), "planted rows were not trained on"
+        assert planted <= trained_rows(current_record_set(root)), "planted rows were not trained on"
 
         # 1. Who was trained on Greta's data? Both rows, one through the near-duplicate its survivor absorbed.
         lookup(root, subject=EMAIL, catalog=catalog)  # first call indexes the drops
@@ -100,7 +105,7 @@ def test_find_erase_retrain(tmp_path):
 
         # 3. Retrain: the new training set and the new model version lack every one of Greta's rows.
         run_pipeline(defs, instance, log=log.append)
-    assert not planted & trained_rows(Layout(root).datasets() / "train.parquet")
+    assert not planted & trained_rows(current_record_set(root))
     versions = {v["version"]: v for v in model_versions(root)}
     assert "contains_erased_data" in versions[old["version"]]["flags"]
     new = [v for name, v in versions.items() if name != old["version"]]

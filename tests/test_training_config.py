@@ -84,7 +84,7 @@ def test_dict_round_trip_and_hash():
 def test_trainer_resource_mirrors_train_config():
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     resource_fields = {k: v.default for k, v in Trainer.model_fields.items()
-                       if k not in ("launcher", "nproc_per_node", "python")}
+                       if k not in ("launcher", "nproc_per_node", "python", "kubernetes")}
     assert resource_fields == fields
     assert Trainer(lora_r=4, target_modules="q_proj,v_proj").train_config() == TrainConfig(
         lora_r=4, target_modules="q_proj,v_proj")

@@ -1,0 +1,1 @@
+"""Synthetic training data from a stronger teacher model (optional; off unless a teacher is configured)."""
