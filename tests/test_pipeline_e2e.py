@@ -24,7 +24,10 @@ def pipeline(tmp_path_factory):
     defs = build_definitions(pipeline_settings(tmp))
     with dg.instance_for_test(temp_dir=str(tmp / "home")) as instance:
         first = run_pipeline(defs, instance, log=lambda m: None)
+        reports = sorted((tmp / "artifacts" / "evaluations").glob("*/report.json"))
+        stamps = {p: p.stat().st_mtime_ns for p in reports}
         second = run_pipeline(defs, instance, log=lambda m: None)
+        first["report_stamps_unchanged"] = all(p.stat().st_mtime_ns == t for p, t in stamps.items()) and bool(stamps)
         yield {"tmp": tmp, "defs": defs, "instance": instance, "first": first, "second": second,
                "root": tmp / "artifacts"}
 
@@ -90,6 +93,7 @@ def test_second_run_on_unchanged_data_changes_nothing(pipeline):
     versions = [p.name for p in registry.iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(versions) == 1, versions
     assert pipeline["first"]["checkpoints"] == pipeline["second"]["checkpoints"]
+    assert pipeline["first"]["report_stamps_unchanged"], "unchanged checkpoints and data must not be re-evaluated"
     instance = pipeline["instance"]
     # the same training set gives the same data version twice: automation sees no change
     records = instance.fetch_materializations(dg.AssetKey("training_datasets"), limit=2).records
