@@ -22,3 +22,13 @@ on_changed_inputs = (
 
 # Each new checkpoint partition is evaluated once.
 on_new_checkpoint = AC.on_missing().with_label("on_new_checkpoint")
+
+# Merge and promote only after a new evaluation summary (a newly chosen checkpoint): a changed training set
+# alone must wait for its checkpoints to be trained and evaluated first.
+on_new_evaluation = (
+    (AC.newly_missing()
+     | AC.any_deps_match(AC.data_version_changed()).allow(dg.AssetSelection.assets("evaluation_summary")))
+    .since_last_handled()
+    & ~AC.any_deps_in_progress()
+    & ~AC.in_progress()
+).with_label("on_new_evaluation")

@@ -7,7 +7,7 @@ from importlib.metadata import version as package_version
 import dagster as dg
 import pandas as pd
 
-from assets.conditions import on_changed_inputs
+from assets.conditions import on_changed_inputs, on_new_evaluation
 from assets.markdown import markdown_table
 from assets.train import checkpoint_dir, model_version as base_model_version
 from resources.layout import Layout
@@ -46,7 +46,7 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
     }
 
 
-@dg.asset(automation_condition=on_changed_inputs, group_name="publish",
+@dg.asset(automation_condition=on_new_evaluation, group_name="publish",
           deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
           kinds={"pytorch", "safetensors"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
           description="The best checkpoint merged into a 16-bit reload of the base, verified, with card and manifest.")

@@ -110,8 +110,9 @@ def test_training_and_evaluation_carry_their_conditions():
     from pipelines.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    for key in ("qlora_adapter", "training_datasets", "model_version"):
+    for key in ("qlora_adapter", "training_datasets"):
         assert graph.get(dg.AssetKey(key)).automation_condition.get_label() == "on_changed_inputs"
+    assert graph.get(dg.AssetKey("model_version")).automation_condition.get_label() == "on_new_evaluation"
     assert graph.get(dg.AssetKey("checkpoint_evaluation")).automation_condition.get_label() == "on_new_checkpoint"
 
 
@@ -131,3 +132,34 @@ def test_drops_ingested_before_the_sensor_ran_are_not_ingested_again(tmp_path):
         (incoming / "new.jsonl.done").write_text("")
         result, cursor = _tick(sensor, instance, catalog, cursor)
         assert [r.partition_key for r in result.run_requests] == ["new.jsonl"]
+
+
+def test_merge_waits_for_a_new_evaluation_not_for_new_training_data():
+    from assets.conditions import on_new_evaluation
+
+    versions = {"data": "a", "summary": "x"}
+
+    @dg.asset(name="training_datasets")
+    def data():
+        return dg.MaterializeResult(data_version=dg.DataVersion(versions["data"]))
+
+    @dg.asset(name="evaluation_summary")
+    def summary():
+        return dg.MaterializeResult(data_version=dg.DataVersion(versions["summary"]))
+
+    @dg.asset(name="model_version", deps=[data, summary], automation_condition=on_new_evaluation)
+    def merged():
+        return None
+
+    graph = [data, summary, merged]
+    with dg.instance_for_test() as instance:
+        dg.materialize(graph, instance=instance)
+        cursor = dg.evaluate_automation_conditions(defs=graph, instance=instance).cursor
+        versions["data"] = "b"
+        dg.materialize([data], instance=instance)
+        result = dg.evaluate_automation_conditions(defs=graph, instance=instance, cursor=cursor)
+        assert result.get_num_requested(merged.key) == 0, "new data alone must not trigger a merge"
+        versions["summary"] = "y"
+        dg.materialize([summary], instance=instance)
+        result = dg.evaluate_automation_conditions(defs=graph, instance=instance, cursor=result.cursor)
+        assert result.get_num_requested(merged.key) == 1
