@@ -14,6 +14,14 @@ ROW = {"messages": [{"role": "user", "content": "Where is order A-1?"}, {"role":
        "task": "policy_qa", "verdict": "approved", "reviewer": "r1", "reviewed_at": "2026-11-20T10:00:00Z"}
 
 
+def _watched(tmp_path):
+    """An incoming folder for reviewed interactions, a catalog that sees only it, and its drop sensor."""
+    incoming = tmp_path / "incoming" / "reviewed_interactions"
+    incoming.mkdir(parents=True)
+    catalog = SourceCatalog(sample_root=str(tmp_path / "none"), incoming_root=str(tmp_path / "incoming"))
+    return incoming, catalog, build_drop_sensor("reviewed_interactions")
+
+
 def _tick(sensor, instance, catalog, cursor):
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"catalog": catalog})
     result = sensor(context)
@@ -21,10 +29,7 @@ def _tick(sensor, instance, catalog, cursor):
 
 
 def test_a_new_drop_is_requested_exactly_once(tmp_path):
-    incoming = tmp_path / "incoming" / "reviewed_interactions"
-    incoming.mkdir(parents=True)
-    catalog = SourceCatalog(sample_root=str(tmp_path / "none"), incoming_root=str(tmp_path / "incoming"))
-    sensor = build_drop_sensor("reviewed_interactions")
+    incoming, catalog, sensor = _watched(tmp_path)
     with dg.instance_for_test() as instance:
         drop = incoming / "2026-11-20.jsonl"
         drop.write_text(json.dumps(ROW) + "\n")
@@ -42,10 +47,7 @@ def test_a_new_drop_is_requested_exactly_once(tmp_path):
 
 
 def test_a_done_marker_makes_a_drop_ready_at_once_and_partial_files_wait(tmp_path):
-    incoming = tmp_path / "incoming" / "reviewed_interactions"
-    incoming.mkdir(parents=True)
-    catalog = SourceCatalog(sample_root=str(tmp_path / "none"), incoming_root=str(tmp_path / "incoming"))
-    sensor = build_drop_sensor("reviewed_interactions")
+    incoming, catalog, sensor = _watched(tmp_path)
     with dg.instance_for_test() as instance:
         (incoming / "2026-11-21.jsonl").write_text(json.dumps(ROW) + "\n")
         (incoming / "2026-11-21.jsonl.done").write_text("")
@@ -65,12 +67,9 @@ def test_a_done_marker_makes_a_drop_ready_at_once_and_partial_files_wait(tmp_pat
 
 def test_a_daemon_restart_requests_nothing_twice(tmp_path):
     """Run keys carry the content hash: even with a lost cursor, Dagster drops a repeated request."""
-    incoming = tmp_path / "incoming" / "reviewed_interactions"
-    incoming.mkdir(parents=True)
+    incoming, catalog, sensor = _watched(tmp_path)
     (incoming / "d.jsonl").write_text(json.dumps(ROW) + "\n")
     (incoming / "d.jsonl.done").write_text("")
-    catalog = SourceCatalog(sample_root=str(tmp_path / "none"), incoming_root=str(tmp_path / "incoming"))
-    sensor = build_drop_sensor("reviewed_interactions")
     with dg.instance_for_test() as instance:
         a, _ = _tick(sensor, instance, catalog, None)
         b, _ = _tick(sensor, instance, catalog, None)
@@ -117,12 +116,9 @@ def test_training_and_evaluation_carry_their_conditions():
 
 
 def test_drops_ingested_before_the_sensor_ran_are_not_ingested_again(tmp_path):
-    incoming = tmp_path / "incoming" / "reviewed_interactions"
-    incoming.mkdir(parents=True)
+    incoming, catalog, sensor = _watched(tmp_path)
     (incoming / "old.jsonl").write_text(json.dumps(ROW) + "\n")
     (incoming / "old.jsonl.done").write_text("")
-    catalog = SourceCatalog(sample_root=str(tmp_path / "none"), incoming_root=str(tmp_path / "incoming"))
-    sensor = build_drop_sensor("reviewed_interactions")
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("reviewed_interactions_drops", ["old.jsonl"])
         instance.report_runless_asset_event(dg.AssetMaterialization("reviewed_interactions", partition="old.jsonl"))
