@@ -6,7 +6,7 @@ import json
 import dagster as dg
 import pandas as pd
 
-from assets.markdown import frame_table, markdown_table
+from resources.reports.markdown import frame_table, markdown_table
 from resources.layout import Layout
 from resources.artifact_store import ArtifactStore
 

@@ -5,9 +5,9 @@ import json
 
 import dagster as dg
 
-from assets.conditions import on_changed_inputs, on_new_checkpoint, on_new_drops  # noqa: F401
+from assets.conditions import on_changed_inputs, on_new_checkpoint
 
-from assets.markdown import markdown_table
+from resources.reports.markdown import markdown_table
 from assets.partitions import CHECKPOINT_PARTITIONS
 from assets.train import checkpoint_dir, latest_run
 from resources.dedup.engine import Deduplicator

@@ -1,15 +1,14 @@
 """Prepared datasets: normalise + scrub PII, deduplicate (exact + MinHash LSH), trim and split without leaks."""
 
 
-import json
 
 import dagster as dg
 
-from assets.conditions import on_changed_inputs, on_new_checkpoint, on_new_drops  # noqa: F401
+from assets.conditions import on_changed_inputs, on_new_drops
 import pandas as pd
 
-from assets.markdown import frame_table, markdown_table
-from assets.tables import all_source_rows, read_table
+from resources.reports.markdown import frame_table, markdown_table
+from resources.datasets.tables import all_source_rows, read_table
 from resources.dedup.engine import Deduplicator
 from resources.evaluation.evaluator import Evaluator
 from resources.layout import Layout

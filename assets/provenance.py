@@ -15,7 +15,7 @@ import os
 
 import dagster as dg
 
-from assets.markdown import markdown_table
+from resources.reports.markdown import markdown_table
 from resources.provenance.inbox import ErasureInbox
 from resources.schema import SOURCES
 from resources.sources.catalog import SourceCatalog

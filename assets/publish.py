@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.conditions import on_changed_inputs, on_new_evaluation
-from assets.markdown import markdown_table
+from resources.reports.markdown import markdown_table
 from assets.train import checkpoint_dir, model_version as base_model_version
 from resources.layout import Layout
 from resources.model.base_model import BaseModel

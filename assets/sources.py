@@ -7,7 +7,7 @@ examples its source rules keep and a ledger that accounts for every input row.
 import dagster as dg
 
 from assets.partitions import DROP_PARTITIONS
-from assets.markdown import markdown_table
+from resources.reports.markdown import markdown_table
 from resources.layout import Layout
 from resources.sources.catalog import SourceCatalog
 from resources.artifact_store import ArtifactStore

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.conditions import on_changed_inputs, on_new_checkpoint, on_new_drops  # noqa: F401
+from assets.conditions import on_changed_inputs
 
-from assets.markdown import markdown_table
+from resources.reports.markdown import markdown_table
 from assets.partitions import CHECKPOINT_PARTITIONS
 from resources.layout import Layout
 from resources.model.base_model import BaseModel

@@ -8,12 +8,12 @@ benchmark item are removed). The final ledger holds exactly one state for every 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from resources.datasets.tables import read_table
 from resources.layout import Layout
 from resources.schema import EXAMPLE_COLUMNS, LEDGER_COLUMNS
 
@@ -34,17 +34,11 @@ class DatasetsResult:
     leaks: list = field(default_factory=list)
 
 
-def _read(folder: Path, name: str, columns) -> pd.DataFrame:
-    from assets.tables import read_table
-
-    return read_table(folder, name, columns)
-
-
 def source_inputs(layout: Layout) -> pd.DataFrame:
     """Every row any source read (id, source, drop): what the accounting must balance against."""
     from resources.schema import SOURCES
 
-    frames = [_read(d, "ledger.parquet", LEDGER_COLUMNS)[["id", "source", "drop"]]
+    frames = [read_table(d, "ledger.parquet", LEDGER_COLUMNS)[["id", "source", "drop"]]
               for s in SOURCES for d in layout.source_drops(s)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", "source", "drop"])
 
@@ -73,9 +67,9 @@ def build_datasets(layout: Layout, *, prepare, dedup, base_model_dir: Path, trus
 
     prepare.check()
     dd = layout.deduplicated()
-    examples = _read(dd, "examples.parquet", EXAMPLE_COLUMNS)
-    upstream_ledger = _read(dd, "ledger.parquet", LEDGER_COLUMNS)
-    clusters = _read(dd, "clusters.parquet", ["id", "cluster"])
+    examples = read_table(dd, "examples.parquet", EXAMPLE_COLUMNS)
+    upstream_ledger = read_table(dd, "ledger.parquet", LEDGER_COLUMNS)
+    clusters = read_table(dd, "clusters.parquet", ["id", "cluster"])
     tokenizer = load_tokenizer(base_model_dir, trust_remote_code=trust_remote_code)
 
     trimmed, trim_ledger, trim_stats = trim_examples(examples, tokenizer, prepare.max_tokens, prepare.trim_mode,

@@ -21,7 +21,7 @@ def _fmt(value) -> str:
 
 
 def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str, Any]:
-    from assets.markdown import markdown_table
+    from resources.reports.markdown import markdown_table
     from resources.reports.plots import line_chart_md
 
     reports = []
