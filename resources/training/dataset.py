@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resources.training.chat_tokens import TokenizedChat, tokenize_chat
+from resources.training.chat_tokens import IGNORE, TokenizedChat, tokenize_chat
 from resources.training.packing import Row, collate, one_per_row, pack
 
 
@@ -62,6 +62,9 @@ class BatchStream:
         self.per_epoch = math.ceil(len(self.rows) / micro_batch_size)
         self.seed, self.pad_id = seed, pad_id
         self._orders: dict[int, list[int]] = {}
+        # per row: (real tokens, target tokens); a row's first label is always ignored, so counting all its labels
+        # equals n_targets of the collated row
+        self._sizes = [(len(r), sum(lab != IGNORE for lab in r.labels)) for r in self.rows]
 
     def _order(self, epoch: int) -> list[int]:
         if epoch not in self._orders:
@@ -73,9 +76,16 @@ class BatchStream:
     def epoch_of(self, g: int) -> float:
         return g / self.per_epoch
 
+    def _indices(self, g: int) -> list[int]:
+        epoch, i = divmod(g, self.per_epoch)
+        return self._order(epoch)[i * self.micro_batch_size:(i + 1) * self.micro_batch_size]
+
+    def sizes(self, g: int) -> tuple[int, int]:
+        """(real tokens, target tokens) of micro-batch ``g``, without building it."""
+        idx = self._indices(g)
+        return sum(self._sizes[j][0] for j in idx), sum(self._sizes[j][1] for j in idx)
+
     def micro_batch(self, g: int) -> tuple[dict, int]:
         """(model inputs, number of real tokens) of micro-batch ``g``."""
-        epoch, i = divmod(g, self.per_epoch)
-        idx = self._order(epoch)[i * self.micro_batch_size:(i + 1) * self.micro_batch_size]
-        rows = [self.rows[j] for j in idx]
+        rows = [self.rows[j] for j in self._indices(g)]
         return collate(rows, self.pad_id), sum(len(r) for r in rows)

@@ -56,16 +56,12 @@ def destroy_process_group(dist: Dist) -> None:
             td.destroy_process_group()
 
 
-def sum_all(dist: Dist, *values: float) -> list[float]:
-    """Sum numbers over all ranks (token counts, loss sums)."""
-    if not dist.enabled:
-        return list(values)
-    import torch
-    import torch.distributed as td
+def all_reduce_sum(dist: Dist, tensor) -> None:
+    """Sum a device tensor over all ranks in place; queued on the device, the host does not wait for it."""
+    if dist.enabled:
+        import torch.distributed as td
 
-    t = torch.tensor(values, dtype=torch.float64, device=dist.device())
-    td.all_reduce(t)
-    return t.tolist()
+        td.all_reduce(tensor)
 
 
 def gather_objects(dist: Dist, obj: Any) -> list[Any]:

@@ -18,8 +18,7 @@ from resources.training.checkpointing import (adapter_hash, latest_checkpoint, l
                                               save_checkpoint)
 from resources.training.config import TrainConfig
 from resources.training.dataset import BatchStream, load_documents
-from resources.training.distributed import Dist, barrier, gather_objects, sum_all
-from resources.training.packing import n_targets
+from resources.training.distributed import Dist, all_reduce_sum, barrier, gather_objects
 from resources.training.reporting import Reporter, SilentReporter
 
 TRAIN_LOG = "train_log.jsonl"
@@ -94,7 +93,9 @@ def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, 
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(net, device_ids=[dist.local_rank] if device != "cpu" else None)
+        # gradients live in DDP's communication buckets (no copy in or out of them per step)
+        net = DistributedDataParallel(net, device_ids=[dist.local_rank] if device != "cpu" else None,
+                                      gradient_as_bucket_view=True)
     autocast = (torch.autocast("cuda", dtype=compute_dtype()) if device.startswith("cuda")
                 else contextlib.nullcontext())
     model.train()
@@ -103,30 +104,34 @@ def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, 
     accum, world = cfg.gradient_accumulation_steps, dist.world_size
     start_step, loop_started = state["step"], time.time()
     last_loss = state["loss_history"][-1][1] if state["loss_history"] else float("nan")
+    upcoming = _step_inputs(stream, state["micro_batches"], accum, dist)
     for step in range(start_step + 1, cfg.max_steps + 1):
         t_step = time.time()
         first = state["micro_batches"]
-        micro = [stream.micro_batch(first + a * world + dist.rank) for a in range(accum)]
-        # normalise by the target tokens of the whole optimiser step on all ranks, not per micro-batch:
-        # every target token weighs the same however the rows were split
-        targets, tokens = sum_all(dist, sum(n_targets(b) for b, _ in micro), sum(n for _, n in micro))
-        loss_sum = 0.0
-        for a, (batch, _) in enumerate(micro):
-            batch = {k: v.to(device) for k, v in batch.items()}
+        micro, tokens, targets = upcoming
+        # the loss is normalised by the target tokens of the whole optimiser step on all ranks, not per
+        # micro-batch: every target token weighs the same however the rows were split
+        loss_sum = torch.zeros((), device=device)
+        for a, batch in enumerate(micro):
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             sync = net.no_sync() if dist.enabled and a < accum - 1 else contextlib.nullcontext()
             with sync:
                 with autocast:
-                    out = net(**batch, use_cache=False, num_items_in_batch=max(int(targets), 1))
+                    out = net(**batch, use_cache=False, num_items_in_batch=max(targets, 1))
                 (out.loss * world).backward()  # DDP averages gradients over ranks; undo that, loss is global
-            loss_sum += out.loss.item()
-        grad_norm = (float(torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm))
-                     if cfg.max_grad_norm > 0 else float("nan"))
+            loss_sum += out.loss.detach()
+        grad_norm = (torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm) if cfg.max_grad_norm > 0
+                     else torch.tensor(float("nan"), device=device))
         lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        all_reduce_sum(dist, loss_sum)
+        # the next step's batches are built while the GPU still works on this one; reading the loss below is the
+        # step's only wait for the device
+        upcoming = _step_inputs(stream, first + accum * world, accum, dist)
+        last_loss, grad_norm = torch.stack([loss_sum.float(), grad_norm.float().to(device)]).tolist()
 
-        (last_loss,) = sum_all(dist, loss_sum)
         state["step"] = step
         state["micro_batches"] = first + accum * world
         state["tokens_seen"] += int(tokens)
@@ -163,6 +168,20 @@ def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, 
               "truncated": data.truncated}
     reporter.log(f"done: step {result['steps']} loss {last_loss:.4f} in {result['seconds']:.0f}s")
     return result
+
+
+def _step_inputs(stream: BatchStream, first: int, accum: int, dist: Dist) -> tuple[list[dict], int, int]:
+    """This rank's micro-batches of the optimiser step starting at micro-batch ``first``, and the step's real and
+    target tokens over all ranks. The stream is deterministic, so every rank counts every rank's share itself
+    (no collective, no wait for the device)."""
+    import torch
+
+    world = dist.world_size
+    mine = [stream.micro_batch(first + a * world + dist.rank)[0] for a in range(accum)]
+    if torch.cuda.is_available():
+        mine = [{k: v.pin_memory() for k, v in b.items()} for b in mine]  # lets the copy to the GPU overlap
+    sizes = [stream.sizes(first + k) for k in range(accum * world)]
+    return mine, sum(n for n, _ in sizes), sum(t for _, t in sizes)
 
 
 def _liger_patched(model) -> bool:
