@@ -14,7 +14,7 @@ from resources.dedup.engine import Deduplicator
 from resources.evaluation.evaluator import Evaluator
 from resources.layout import Layout
 from resources.model.base_model import BaseModel
-from resources.artifact_store import ArtifactStore
+from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.reports.cache import is_fresh, record
 from resources.storage import content_hash, write_json
 
@@ -38,6 +38,7 @@ def _headline(report: dict) -> dict:
 @dg.asset(automation_condition=on_changed_inputs, group_name="evaluate", deps=[dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
           kinds={"pytorch"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
           description="What prompting alone achieves: the base model zero-shot and few-shot on the held-out set.")
+@publishes_artifacts
 def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
                    evaluator: Evaluator) -> dg.MaterializeResult:
     layout = Layout(store.path())
@@ -63,6 +64,7 @@ def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore, base
           deps=[dg.AssetKey("qlora_adapter"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
           kinds={"pytorch"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
           description="One checkpoint's report: EM, token F1, ROUGE, JSON fields, loss, and the forgetting check.")
+@publishes_artifacts
 def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
                           evaluator: Evaluator, dedup: Deduplicator) -> dg.MaterializeResult:
     layout = Layout(store.path())
@@ -95,6 +97,7 @@ def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStor
 @dg.asset(automation_condition=on_changed_inputs, group_name="evaluate", deps=[checkpoint_evaluation, base_baselines], kinds={"python"},
           tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
           description="All checkpoints of the current adapter side by side with the baselines; picks the best one.")
+@publishes_artifacts
 def evaluation_summary(context: dg.AssetExecutionContext, store: ArtifactStore,
                        evaluator: Evaluator) -> dg.MaterializeResult:
     from resources.reports.summary import summarise

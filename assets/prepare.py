@@ -15,7 +15,7 @@ from resources.layout import Layout
 from resources.model.base_model import BaseModel
 from resources.prepare.config import PrepareConfig
 from resources.schema import EXAMPLE_COLUMNS, LEDGER_COLUMNS, SOURCES, example_text
-from resources.artifact_store import ArtifactStore
+from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.storage import atomic_dir, content_hash, write_json, write_parquet
 
 SOURCE_KEYS = [dg.AssetKey(s) for s in SOURCES]
@@ -24,6 +24,7 @@ SOURCE_KEYS = [dg.AssetKey(s) for s in SOURCES]
 @dg.asset(automation_condition=on_new_drops, group_name="prepare", deps=SOURCE_KEYS, kinds={"python", "parquet"}, tags={"compute": "cpu"},
           owners=["team:data"], code_version="1",
           description="Every kept source row in one chat schema: Unicode/mojibake/HTML/whitespace fixed, PII scrubbed.")
+@publishes_artifacts
 def normalised_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
                         prepare: PrepareConfig) -> dg.MaterializeResult:
     from resources.prepare.cleaning import clean_examples
@@ -56,6 +57,7 @@ def normalised_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
 @dg.asset(automation_condition=on_changed_inputs, group_name="prepare", deps=[normalised_examples], kinds={"python", "parquet"}, tags={"compute": "cpu"},
           owners=["team:data"], code_version="1",
           description="Exact and near-duplicates removed across sources and drops (datasketch MinHash LSH, incremental).")
+@publishes_artifacts
 def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
                           dedup: Deduplicator) -> dg.MaterializeResult:
     from resources.datasets.duplicates import apply_duplicates
@@ -88,6 +90,7 @@ def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStor
 @dg.asset(automation_condition=on_changed_inputs, group_name="prepare", deps=[deduplicated_examples, dg.AssetKey("base_model")],
           kinds={"python", "parquet"}, tags={"compute": "cpu"}, owners=["team:data"], code_version="1",
           description="Train and held-out sets: trimmed by base-model tokens, split by duplicate cluster, decontaminated.")
+@publishes_artifacts
 def training_datasets(context: dg.AssetExecutionContext, store: ArtifactStore, prepare: PrepareConfig,
                       dedup: Deduplicator, base: BaseModel, evaluator: Evaluator) -> dg.MaterializeResult:
     from resources.datasets.benchmark_sample import benchmark_texts

@@ -19,7 +19,7 @@ from resources.reports.markdown import markdown_table
 from resources.provenance.inbox import ErasureInbox
 from resources.schema import SOURCES
 from resources.sources.catalog import SourceCatalog
-from resources.artifact_store import ArtifactStore
+from resources.artifact_store import ArtifactStore, publishes_artifacts
 
 SENSOR_INTERVAL_S = int(os.environ.get("PRIVFT_SENSOR_INTERVAL", "30"))
 
@@ -61,6 +61,7 @@ def provenance_lookup_job():
 
 @dg.asset(group_name="governance", kinds={"python"}, owners=["team:data"], code_version="1",
           description="Every erasure request: what it removed and which model versions it affected.")
+@publishes_artifacts
 def erasure_report(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
     from resources.provenance.erasure_log import entries
     from resources.provenance.erasure_report import report_markdown

@@ -13,7 +13,7 @@ from assets.train import checkpoint_dir, model_version as base_model_version
 from resources.layout import Layout
 from resources.model.base_model import BaseModel
 from resources.publishing.publisher import Publisher
-from resources.artifact_store import ArtifactStore
+from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.storage import content_hash
 from resources.training.launcher import Trainer
 
@@ -50,6 +50,7 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
           deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
           kinds={"pytorch", "safetensors"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
           description="The best checkpoint merged into a 16-bit reload of the base, verified, with card and manifest.")
+@publishes_artifacts
 def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel, trainer: Trainer,
                   publisher: Publisher) -> dg.MaterializeResult:
     layout = Layout(store.path())
@@ -81,6 +82,7 @@ def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base:
 @dg.asset(automation_condition=on_changed_inputs, group_name="publish", deps=[model_version], kinds={"python"},
           tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
           description="Moves the promoted pointer to the new version only if it beats the current one and every gate passes.")
+@publishes_artifacts
 def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore,
                    publisher: Publisher) -> dg.MaterializeResult:
     registry = publisher.registry(_registry_root(store))
@@ -98,6 +100,7 @@ def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore,
 @dg.asset(automation_condition=on_changed_inputs, group_name="publish", deps=[promoted_model], kinds={"pytorch"},
           tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
           description="The promoted model answers fixed prompts; latency of the merged model beside base + adapter.")
+@publishes_artifacts
 def smoke_inference(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
                     publisher: Publisher) -> dg.MaterializeResult:
     layout = Layout(store.path())

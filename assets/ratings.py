@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from assets.conditions import on_changed_inputs
-from resources.artifact_store import ArtifactStore
+from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.layout import Layout
 from resources.storage import content_hash
 
@@ -16,6 +16,7 @@ FILLED = "filled.csv"
           deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("base_baselines")], kinds={"html", "csv"},
           tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
           description="Blinded pairwise sheet (best checkpoint vs base zero-shot, A/B order randomised) for raters.")
+@publishes_artifacts
 def rating_sheet(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
     from resources.evaluation.ratings import export_rating_sheet, pair_predictions
 
@@ -38,6 +39,7 @@ def rating_sheet(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.
 @dg.asset(group_name="evaluate", deps=[rating_sheet], kinds={"python"}, tags={"compute": "cpu"},
           owners=["team:ml"], code_version="1",
           description="Win rate of the tuned model over the base from a filled rating sheet, with a 95 % interval.")
+@publishes_artifacts
 def human_ratings(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
     from resources.evaluation.ratings import ingest_ratings
 

@@ -10,7 +10,7 @@ from assets.partitions import DROP_PARTITIONS
 from resources.reports.markdown import markdown_table
 from resources.layout import Layout
 from resources.sources.catalog import SourceCatalog
-from resources.artifact_store import ArtifactStore
+from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.provenance.tombstones import load_tombstones
 
 DESCRIPTIONS = {
@@ -49,6 +49,7 @@ def build_source_asset(source: str) -> dg.AssetsDefinition:
         owners=["team:data"],
         code_version="1",
     )
+    @publishes_artifacts
     def _source(context: dg.AssetExecutionContext, catalog: SourceCatalog, store: ArtifactStore) -> dg.MaterializeResult:
         drop = context.partition_key
         out_dir = Layout(store.path()).source_drop(source, drop)

@@ -14,7 +14,7 @@ from assets.partitions import CHECKPOINT_PARTITIONS
 from resources.layout import Layout
 from resources.model.base_model import BaseModel
 from resources.sources.catalog import SourceCatalog
-from resources.artifact_store import ArtifactStore
+from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.storage import content_hash, write_json
 from resources.training.launcher import Trainer
 
@@ -46,6 +46,7 @@ def model_version(folder: Path) -> str:
 @dg.asset(automation_condition=on_changed_inputs, group_name="train", kinds={"pytorch", "safetensors"}, tags={"compute": "cpu"}, owners=["team:ml"],
           code_version="1",
           description="The base model as a local safetensors folder: built-in tiny default, a local path or a hub id.")
+@publishes_artifacts
 def base_model(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
                catalog: SourceCatalog) -> dg.MaterializeResult:
     layout = Layout(store.path())
@@ -89,6 +90,7 @@ def latest_run(layout: Layout) -> dict:
 @dg.asset(automation_condition=on_changed_inputs, group_name="train", deps=[dg.AssetKey("training_datasets"), base_model], pool="gpu",
           kinds={"pytorch", "peft"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
           description="QLoRA adapter: 4-bit NF4 base + LoRA, trained in its own process (Dagster Pipes), checkpointed.")
+@publishes_artifacts
 def qlora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
                   trainer: Trainer) -> dg.MaterializeResult:
     from resources.training.checkpointing import latest_checkpoint, read_state
@@ -105,7 +107,10 @@ def qlora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore, base:
         reported_metadata = {}
     else:
         context.log.info(f"training run {run_key} -> {out}")
-        invocation = trainer.run(context, base_model_dir=base_dir, train_path=train_path, output_dir=out)
+        invocation = trainer.run(context, base_model_dir=base_dir, train_path=train_path, output_dir=out,
+                                 artifacts={"uri": store.uri, "root": str(store.path())})
+        if store.uri:  # a pod on another node published the checkpoints; bring them here
+            store.mirror().pull([str(out.relative_to(store.path()))])
         reported_metadata = invocation.get_materialize_result().metadata or {}
 
     steps = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if p.is_dir())

@@ -34,10 +34,9 @@ import os
 import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import dagster as dg
 
 from resources.storage import atomic_dir, content_hash as local_content_hash
 
@@ -71,10 +70,11 @@ def _files(local: Path) -> list[Path]:
     return out
 
 
-class ObjectStore(dg.ConfigurableResource):
+@dataclass
+class ObjectStore:
     """Publish and fetch artifact folders under a URI such as ``s3://privft-artifacts/prod``.
 
-    Construct it directly in plain Python (the training pod does) or use it as a Dagster resource.
+    Plain Python (no dagster), so the training process can use it in a pod.
     """
 
     cache_root: str = "~/.cache/privft/objects"
@@ -147,7 +147,7 @@ class ObjectStore(dg.ConfigurableResource):
         # The one atomic step that makes the new version visible: a server-side copy of one object on S3, a
         # rename on a local or network filesystem.
         fs.mv(staging, f"{path}/{MANIFEST}")
-        self._collect_garbage(fs, path, keep=set(manifest["history"]))
+        self.collect_garbage(fs, path, keep=set(manifest["history"]))
         return manifest
 
     def download_dir(self, uri: str, local: Path | str) -> Path:
@@ -181,7 +181,7 @@ class ObjectStore(dg.ConfigurableResource):
         return target
 
     # --- housekeeping ----------------------------------------------------------------------------------------
-    def _collect_garbage(self, fs, path: str, keep: set[str]) -> None:
+    def collect_garbage(self, fs, path: str, keep: set[str]) -> None:
         """Remove version folders no manifest in the history names (older versions, interrupted uploads)."""
         try:
             listed = fs.ls(f"{path}/{VERSIONS}", detail=False)

@@ -35,7 +35,43 @@ def run_training(params: dict[str, Any], reporter: Reporter, dist: Dist) -> dict
     if missing:
         raise ValueError(f"training parameters lack {missing}; expected {list(PARAM_KEYS)} and 'config'")
     cfg = TrainConfig.from_dict(params.get("config") or {})
-    return train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"], reporter, dist)
+    artifacts = params.get("artifacts") or {}
+    if not artifacts.get("uri"):
+        return train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"], reporter, dist)
+    mirror, output = _shared_artifacts(artifacts, params, dist)
+    result = train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"],
+                   PublishingReporter(reporter, mirror, output) if dist.is_main else reporter, dist)
+    if dist.is_main:
+        mirror.push([output])
+    return result
+
+
+def _shared_artifacts(artifacts: dict[str, Any], params: dict[str, Any], dist: Dist):
+    """The node's working copy of shared artifact storage, with this run's inputs and earlier checkpoints pulled."""
+    from resources.remote.mirror import ArtifactMirror
+    from resources.training.distributed import barrier
+
+    mirror = ArtifactMirror(artifacts["uri"], artifacts["root"])
+    rel = {k: Path(params[k]).relative_to(mirror.root).as_posix() for k in PARAM_KEYS}
+    if dist.local_rank == 0:  # one download per node; the other ranks of the node read the same folder
+        mirror.pull([rel["base_model_dir"], Path(rel["train_path"]).parent.as_posix(), rel["output_dir"]])
+    barrier(dist)
+    return mirror, rel["output_dir"]
+
+
+class PublishingReporter:
+    """Publishes each checkpoint to shared storage as it is saved, so a run resumed on another node finds it."""
+
+    def __init__(self, inner: Reporter, mirror, output: str):
+        self.inner, self.mirror, self.output = inner, mirror, output
+
+    def checkpoint(self, info: dict[str, Any]) -> None:
+        report = self.mirror.push([self.output])
+        self.inner.log(f"checkpoint published to {self.mirror.uri}: {report.summary()}")
+        self.inner.checkpoint(info)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
 
 
 def materialization_metadata(result: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             with open_dagster_pipes() as pipes:
                 params = {k: pipes.get_extra(k) for k in PARAM_KEYS}
                 params["config"] = pipes.extras.get("config") or {}
+                params["artifacts"] = pipes.extras.get("artifacts") or {}
                 params = broadcast_object(dist, params)
                 result = run_training(params, PipesReporter(pipes), dist)
                 pipes.report_asset_materialization(metadata=materialization_metadata(result),

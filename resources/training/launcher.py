@@ -69,9 +69,13 @@ class Trainer(dg.ConfigurableResource):
                     "-m", "resources.training.entry"]
         raise dg.Failure(f"Trainer.launcher {self.launcher!r} is unknown; choose one of {list(LAUNCHERS)}")
 
-    def run(self, context, *, base_model_dir: str | Path, train_path: str | Path,
-            output_dir: str | Path) -> dg.PipesClientCompletedInvocation:
-        """Validate, then train in a child process; resumes from the last checkpoint in ``output_dir``."""
+    def run(self, context, *, base_model_dir: str | Path, train_path: str | Path, output_dir: str | Path,
+            artifacts: dict[str, str] | None = None) -> dg.PipesClientCompletedInvocation:
+        """Validate, then train in a child process; resumes from the last checkpoint in ``output_dir``.
+
+        ``artifacts`` ({"uri", "root"}) names the shared artifact storage when there is one: a pod on another
+        node then pulls its inputs from there and publishes every checkpoint there (entry.py).
+        """
         cfg = self.train_config()
         errors = cfg.validate(base_model_dir)
         if self.launcher not in LAUNCHERS:
@@ -88,6 +92,8 @@ class Trainer(dg.ConfigurableResource):
         env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         extras = {"base_model_dir": str(base_model_dir), "train_path": str(train_path),
                   "output_dir": str(output_dir), "config": cfg.to_dict()}
+        if artifacts and artifacts.get("uri"):
+            extras["artifacts"] = artifacts
         context.log.info(f"training with {' '.join(self.command())} into {output_dir}")
         if self.launcher == "kubernetes":
             from resources.remote.kubernetes import run_in_kubernetes
