@@ -32,3 +32,13 @@ on_new_evaluation = (
     & ~AC.any_deps_in_progress()
     & ~AC.in_progress()
 ).with_label("on_new_evaluation")
+
+# The summary compares every checkpoint of the current adapter, so it waits until there is nothing left to
+# compare: no training upstream of the checkpoints still running, no checkpoint partition still unevaluated
+# (seen live: a changed baseline made the summary, and so a merge, run mid-training on the old checkpoints).
+on_all_checkpoints_evaluated = (
+    (AC.newly_missing() | AC.any_deps_match(AC.data_version_changed())).since_last_handled()
+    & ~AC.any_deps_in_progress()
+    & ~AC.any_deps_match(AC.missing() | AC.any_deps_in_progress())
+    & ~AC.in_progress()
+).with_label("on_all_checkpoints_evaluated")

@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from assets.conditions import on_changed_inputs, on_new_checkpoint
+from assets.conditions import on_all_checkpoints_evaluated, on_changed_inputs, on_new_checkpoint
 
 from resources.reports.markdown import markdown_table
 from assets.partitions import CHECKPOINT_PARTITIONS
@@ -94,7 +94,7 @@ def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStor
         })
 
 
-@dg.asset(automation_condition=on_changed_inputs, group_name="evaluate", deps=[checkpoint_evaluation, base_baselines], kinds={"python"},
+@dg.asset(automation_condition=on_all_checkpoints_evaluated, group_name="evaluate", deps=[checkpoint_evaluation, base_baselines], kinds={"python"},
           tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
           description="All checkpoints of the current adapter side by side with the baselines; picks the best one.")
 @publishes_artifacts

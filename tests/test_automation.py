@@ -113,6 +113,8 @@ def test_training_and_evaluation_carry_their_conditions():
         assert graph.get(dg.AssetKey(key)).automation_condition.get_label() == "on_changed_inputs"
     assert graph.get(dg.AssetKey("model_version")).automation_condition.get_label() == "on_new_evaluation"
     assert graph.get(dg.AssetKey("checkpoint_evaluation")).automation_condition.get_label() == "on_new_checkpoint"
+    assert (graph.get(dg.AssetKey("evaluation_summary")).automation_condition.get_label()
+            == "on_all_checkpoints_evaluated")
 
 
 def test_drops_ingested_before_the_sensor_ran_are_not_ingested_again(tmp_path):
@@ -159,3 +161,71 @@ def test_merge_waits_for_a_new_evaluation_not_for_new_training_data():
         dg.materialize([summary], instance=instance)
         result = dg.evaluate_automation_conditions(defs=graph, instance=instance, cursor=result.cursor)
         assert result.get_num_requested(merged.key) == 1
+
+
+def test_summary_waits_for_training_and_every_checkpoint_evaluation():
+    """Seen live: a new baseline made the summary (and so a merge) run mid-training, on the old checkpoints."""
+    import threading
+
+    from assets.conditions import on_all_checkpoints_evaluated
+
+    checkpoints = dg.DynamicPartitionsDefinition(name="test_checkpoints")
+    versions = {"baselines": "a"}
+    training, finish = threading.Event(), threading.Event()
+
+    @dg.asset(name="qlora_adapter")
+    def adapter():
+        if not finish.is_set():
+            training.set()
+            assert finish.wait(120)
+
+    @dg.asset(name="checkpoint_evaluation", deps=[adapter], partitions_def=checkpoints)
+    def evaluation():
+        return None
+
+    @dg.asset(name="base_baselines")
+    def baselines():
+        return dg.MaterializeResult(data_version=dg.DataVersion(versions["baselines"]))
+
+    @dg.asset(name="evaluation_summary", deps=[evaluation, baselines], automation_condition=on_all_checkpoints_evaluated)
+    def summary():
+        return None
+
+    graph = [adapter, evaluation, baselines, summary]
+
+    def requested(cursor):
+        result = dg.evaluate_automation_conditions(defs=graph, instance=instance, cursor=cursor)
+        return result.get_num_requested(summary.key), result.cursor
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("test_checkpoints", ["r1-10"])
+        finish.set()
+        dg.materialize([adapter, baselines], instance=instance)
+        dg.materialize([evaluation], instance=instance, partition_key="r1-10")
+        dg.materialize([summary], instance=instance)
+        _, cursor = requested(None)
+
+        # training of a new adapter is running (a real run, held mid-step); the baseline already changed
+        finish.clear()
+        run = threading.Thread(target=lambda: dg.materialize([adapter], instance=instance))
+        run.start()
+        assert training.wait(60)
+        versions["baselines"] = "b"
+        dg.materialize([baselines], instance=instance)
+        n, cursor = requested(cursor)
+        assert n == 0, "the summary must not run while training is in progress"
+
+        # training is done, its checkpoints are registered but not evaluated yet
+        finish.set()
+        run.join(60)
+        instance.add_dynamic_partitions("test_checkpoints", ["r2-10", "r2-20"])
+        dg.materialize([evaluation], instance=instance, partition_key="r2-10")
+        n, cursor = requested(cursor)
+        assert n == 0, "the summary must wait for every checkpoint's evaluation"
+
+        dg.materialize([evaluation], instance=instance, partition_key="r2-20")
+        n, cursor = requested(cursor)
+        assert n == 1
+        dg.materialize([summary], instance=instance)
+        n, cursor = requested(cursor)
+        assert n == 0, "once handled, nothing more"
