@@ -7,7 +7,8 @@ whose top-level sections are resource names, e.g.::
     trainer: {max_steps: 2000, micro_batch_size: 8}
     store:   {root: /srv/privft/artifacts}
 
-plus a few environment variables for the common cases (``PRIVFT_ARTIFACTS``, ``PRIVFT_BASE_MODEL``).
+plus a few environment variables for the common cases (``PRIVFT_ARTIFACTS``, ``PRIVFT_ARTIFACT_URI``,
+``PRIVFT_BASE_MODEL``).
 Everything can also be overridden per run in the Dagster launchpad.
 """
 
@@ -65,7 +66,8 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
 
     settings = load_settings() if settings is None else settings
     env_defaults = {
-        "store": {"root": os.environ.get("PRIVFT_ARTIFACTS", "artifacts")},
+        "store": {"root": os.environ.get("PRIVFT_ARTIFACTS", "artifacts"),
+                  "uri": os.environ.get("PRIVFT_ARTIFACT_URI", "")},
         "base": {"name": os.environ["PRIVFT_BASE_MODEL"]} if os.environ.get("PRIVFT_BASE_MODEL") else {},
     }
     classes = {"store": ArtifactStore, "catalog": SourceCatalog, "prepare": PrepareConfig, "dedup": Deduplicator,
