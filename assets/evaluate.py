@@ -60,7 +60,10 @@ def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore, base
                   "path": dg.MetadataValue.path(str(out))})
 
 
+# pool "evaluation" (limit 1 unless raised with `dagster instance concurrency set evaluation N`): a training run
+# yields several checkpoints at once, and evaluating them all side by side oversubscribes a small machine
 @dg.asset(automation_condition=on_new_checkpoint, group_name="evaluate", partitions_def=CHECKPOINT_PARTITIONS,
+          pool="evaluation",
           deps=[dg.AssetKey("qlora_adapter"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
           kinds={"pytorch"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
           description="One checkpoint's report: EM, token F1, ROUGE, JSON fields, loss, and the forgetting check.")
