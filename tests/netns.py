@@ -1,10 +1,10 @@
 """Run a command in a fresh network namespace whose only interface is loopback: a machine with no network.
 
-The privacy tests run the pipeline in here. Isolation is proven by the namespace's interface list (``ip -n NAME
--o link`` shows only ``lo``), never by sending traffic to an outside address. Creating a namespace needs root (or
-CAP_SYS_ADMIN) and the ``ip`` tool; where the machine forbids it the tests skip with the reason, except in CI as
-root with ``ip`` installed, where a namespace that cannot be created is a failure (the proof must not silently
-vanish from CI).
+The privacy tests run the pipeline in here (tests/test_privacy_pipeline.py). Isolation is proven by the
+namespace's interface list (``ip -n NAME -o link`` shows only ``lo``), never by sending traffic to an outside
+address. Creating a namespace needs root (or CAP_SYS_ADMIN) and the ``ip`` tool; where the machine forbids it the
+tests skip with the reason, except in CI as root with ``ip`` installed, where a namespace that cannot be created is
+a failure (the proof must not silently vanish from CI).
 """
 
 from __future__ import annotations
@@ -92,16 +92,21 @@ class Namespace:
     def run(self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
             cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
         """Run ``argv`` inside the namespace; on timeout the whole process group is killed, then TimeoutExpired."""
-        proc = subprocess.Popen([ip_tool() or "ip", "netns", "exec", self.name, *argv], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=dict(env) if env is not None else None,
-                                cwd=cwd, start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            raise subprocess.TimeoutExpired(proc.args, timeout, output=out, stderr=err) from None
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        return run_command([ip_tool() or "ip", "netns", "exec", self.name, *argv], timeout=timeout, env=env, cwd=cwd)
+
+
+def run_command(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
+                cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv`` (in this process's network namespace); on timeout its process group is killed."""
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise subprocess.TimeoutExpired(proc.args, timeout, output=out, stderr=err) from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 @contextmanager
@@ -136,9 +141,14 @@ def namespace_or_skip() -> Iterator[Namespace]:
             ns.assert_isolated()
             yield ns
     except NamespaceUnavailable as exc:
-        if must_work_here():
-            pytest.fail(f"CI=true, running as root with `ip` present, yet no network namespace: {exc}")
-        pytest.skip(f"network namespaces unavailable: {exc}")
+        skip_or_fail(exc)
+
+
+def skip_or_fail(exc: NamespaceUnavailable) -> None:
+    """Skip the current test because of ``exc``; fail it instead in CI as root with `ip` present."""
+    if must_work_here():
+        pytest.fail(f"CI=true, running as root with `ip` present, yet no network namespace: {exc}")
+    pytest.skip(f"network namespaces unavailable: {exc}")
 
 
 @pytest.fixture

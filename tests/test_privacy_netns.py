@@ -1,13 +1,14 @@
-"""Nothing leaves the machine: the pipeline runs to completion inside a network namespace that has only a
-loopback interface, and asking for a hub model there fails fast and clearly instead of hanging.
+"""Nothing leaves the machine: a network namespace that has only a loopback interface is what the privacy tests
+run the pipeline in, and asking for a hub model there fails fast and clearly instead of hanging.
 
-The namespace's interface list is the proof of isolation (asserted before and after each run, and from inside
-the child process); no test sends traffic to an outside address. See tests/netns.py for when these skip.
+The namespace's interface list is the proof of isolation (asserted here, and from inside a child process); no test
+sends traffic to an outside address. See tests/netns.py for when these skip. The whole pipeline runs to completion
+in such a namespace in tests/test_privacy_pipeline.py::test_whole_pipeline_runs_without_a_network (that one
+pipeline run also carries the PII and secret proofs, the most expensive part of the suite done once).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pipeline_settings
 import netns as netns_module
 from netns import Namespace, isolated_namespace, namespace_exists, namespace_or_skip, netns  # noqa: F401  (fixture)
 
@@ -129,42 +129,3 @@ def test_hub_model_with_downloads_off_fails_instantly(netns: Namespace, tmp_path
     assert seconds < 1.0, result  # decided from the name alone, before any library is asked
     assert result.startswith("RESULT BaseModelNotFound") and "downloads are off (allow_download: false)" in result
     assert "set base_model.name to its local folder" in result
-
-
-PIPELINE_SCRIPT = """
-import json, socket, sys
-import dagster as dg
-from pipelines.definitions import build_definitions
-from pipelines.run_all import run_pipeline
-
-settings = json.loads(open(sys.argv[1]).read())
-with dg.DagsterInstance.from_config(sys.argv[2]) as instance:
-    summary = run_pipeline(build_definitions(settings), instance)
-    statuses = sorted({run.status.value for run in instance.get_runs()})
-print("SUMMARY", json.dumps({"checkpoints": summary["checkpoints"], "statuses": statuses,
-                             "interfaces": sorted(name for _, name in socket.if_nameindex())}))
-"""
-
-
-@pytest.mark.slow
-def test_whole_pipeline_runs_without_a_network(netns: Namespace, tmp_path):
-    settings = pipeline_settings(tmp_path, trainer={"max_steps": 4, "save_every": 2})
-    (tmp_path / "settings.json").write_text(json.dumps(settings))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    (tmp_path / "run.py").write_text(PIPELINE_SCRIPT)
-    env = child_env(tmp_path, DAGSTER_HOME=str(home), PRIVFT_ARTIFACTS=str(tmp_path / "artifacts"))
-
-    out = netns.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "settings.json"), str(home)],
-                    timeout=900, env=env, cwd=str(tmp_path))
-    assert out.returncode == 0, f"pipeline failed inside the namespace:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
-    summary = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("SUMMARY"))[8:])
-    assert summary["interfaces"] == ["lo"], "the pipeline did not run inside the isolated namespace"
-    assert summary["statuses"] == ["SUCCESS"] and summary["checkpoints"]
-    netns.assert_isolated()
-
-    artifacts = Path(settings["store"]["root"])
-    registry = artifacts / "registry"
-    merged = [p.parent for p in registry.rglob("config.json") if any(p.parent.glob("*.safetensors"))]
-    assert merged, f"no merged model (config.json + safetensors) under {registry}"
