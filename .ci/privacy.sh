@@ -11,7 +11,7 @@ if ! command -v ip >/dev/null 2>&1; then
         echo "privacy.sh: installing iproute2 (provides \`ip\` for the network-namespace tests)"
         if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }; then
-            echo "privacy.sh: could not install iproute2; tests/test_privacy_netns.py will fail in CI" >&2
+            echo "privacy.sh: could not install iproute2; tests/test_privacy_netns.py and tests/test_privacy_pipeline.py will fail in CI" >&2
         fi
     else
         echo "privacy.sh: \`ip\` is missing and cannot be installed here (needs root and apt-get);" \

@@ -114,6 +114,7 @@ def smoke_inference(context: dg.AssetExecutionContext, store: ArtifactStore, bas
     latency = result.get("latency", {})
     return dg.MaterializeResult(
         metadata={"version": promoted,
+                  "reused_earlier_result": dg.MetadataValue.bool(bool(result.get("reused"))),
                   "answers": dg.MetadataValue.md(markdown_table(["prompt", "merged model", "same as base+adapter"], answers)),
                   "merged_latency_s": dg.MetadataValue.float(float(latency.get("merged_s", float("nan")))),
                   "base_plus_adapter_latency_s": dg.MetadataValue.float(float(latency.get("base_plus_adapter_s", float("nan"))))})

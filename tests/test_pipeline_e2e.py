@@ -141,3 +141,14 @@ def test_a_near_duplicate_only_drop_prepares_data_but_does_not_retrain(pipeline)
     ledger = pd.read_parquet(pipeline["root"] / "prepared" / "datasets" / "ledger.parquet")
     new = ledger[ledger["drop"] == "2026-11-30.jsonl"]
     assert list(new["state"]) == ["duplicate"]
+
+
+def test_unchanged_promoted_version_is_not_smoke_tested_again(pipeline):
+    """The second run promotes the same content-derived version; its smoke result is reused, not recomputed."""
+    events = pipeline["instance"].fetch_materializations(dg.AssetKey("smoke_inference"), limit=10).records
+    runs = [e.asset_materialization.metadata for e in sorted(events, key=lambda r: r.timestamp)]
+    assert len(runs) == 2
+    assert runs[0]["reused_earlier_result"].value is False
+    assert runs[1]["reused_earlier_result"].value is True
+    assert runs[1]["version"].value == runs[0]["version"].value
+    assert runs[1]["answers"].value == runs[0]["answers"].value

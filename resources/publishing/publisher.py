@@ -7,6 +7,7 @@ version by hand, or roll back.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -91,11 +92,20 @@ class Publisher(dg.ConfigurableResource):
     def smoke(self, registry_root: Path | str, version: str, base_model_dir: Path | str,
               prompts: Sequence[Prompt] = DEFAULT_PROMPTS, max_new_tokens: int = 32,
               trust_remote_code: bool = False) -> dict[str, Any]:
+        """Smoke result of ``version``, computed once: a version's name is derived from its content (merged
+        weights, adapter, base), so the same version with the same prompts always answers the same way."""
         from resources.publishing.smoke import smoke_inference
+        from resources.storage import write_json
 
         folder = self.registry(registry_root).path(version)
-        return smoke_inference(folder / "merged", base_model_dir, folder / "adapter", prompts, max_new_tokens,
-                               trust_remote_code=trust_remote_code)
+        key = hashlib.sha256(json.dumps([list(map(str, prompts)), max_new_tokens]).encode()).hexdigest()[:12]
+        cached = Path(registry_root) / ".smoke" / f"{version}-{key}.json"  # hidden: not part of any version
+        if cached.is_file():
+            return {**json.loads(cached.read_text()), "reused": True}
+        result = smoke_inference(folder / "merged", base_model_dir, folder / "adapter", prompts, max_new_tokens,
+                                 trust_remote_code=trust_remote_code)
+        write_json(cached, result)
+        return result
 
 
 def promote_cli(argv: Optional[Sequence[str]] = None) -> int:
