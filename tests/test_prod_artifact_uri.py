@@ -6,6 +6,7 @@ next step finds, and only what changed moves.
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -156,3 +157,38 @@ def test_assets_on_two_nodes_share_one_bucket(bucket, tmp_path):
     event = instance.get_latest_materialization_event(dg.AssetKey("deduplicated_examples"))
     version = event.asset_materialization.tags.get("dagster/data_version")
     assert version == content_hash(root_a / "prepared" / "deduplicated" / "examples.parquet")
+
+
+def test_training_process_on_a_fresh_node_pulls_inputs_and_publishes_checkpoints(bucket, tmp_path, tiny_model_dir,
+                                                                                   repo_root):
+    """What a Kubernetes training pod does with a bucket: its disk is empty; the entry point pulls the base model
+    and training set, trains, and publishes every checkpoint, which the Dagster side then pulls back."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from test_training_loop import write_train_set
+
+    root = tmp_path / "node" / "artifacts"  # the same path on both "nodes", as store.root is in the pod spec
+    shutil.copytree(tiny_model_dir, root / "base_model" / "builtin_tiny")
+    write_train_set(root / "prepared" / "datasets" / "train.parquet", 24)
+    ArtifactMirror(bucket, root).push()
+    shutil.rmtree(root.parent)  # the pod's node has none of it
+
+    params = {"base_model_dir": str(root / "base_model" / "builtin_tiny"),
+              "train_path": str(root / "prepared" / "datasets" / "train.parquet"),
+              "output_dir": str(root / "adapters" / "run1"), "artifacts": {"uri": bucket, "root": str(root)},
+              "config": dict(max_steps=4, save_every=2, micro_batch_size=2, max_seq_len=256, warmup_steps=1)}
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    done = subprocess.run([sys.executable, "-m", "resources.training.entry", "--params", str(tmp_path / "params.json")],
+                          cwd=repo_root, env={**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("checkpoint published to") == 2  # each checkpoint as it was saved
+
+    back = ArtifactMirror(bucket, tmp_path / "dagster_node")
+    back.pull(["adapters/run1"])
+    for step in ("checkpoint-000002", "checkpoint-000004"):
+        assert files(back.root / "adapters" / "run1" / step) == files(root / "adapters" / "run1" / step)
+    assert (back.root / "adapters" / "run1" / "checkpoint-000004" / "adapter_model.safetensors").is_file()
