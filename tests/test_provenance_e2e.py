@@ -97,7 +97,8 @@ def test_find_erase_retrain(tmp_path):
         (inbox / "ER-7.json").write_text(json.dumps({"request_id": "ER-7", "requested_by": "dpo@nordlicht.example",
                                                      "subjects": [EMAIL]}))
         resources = {"erasure": ErasureInbox(folder=str(inbox)), "store": store, "catalog": catalog}
-        tick = erasure_requests(dg.build_sensor_context(instance=instance, resources=resources))
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            tick = erasure_requests(ctx)
         reingest = sorted((r.asset_selection[0].path[-1], r.partition_key) for r in tick.run_requests if r.partition_key)
         assert reingest == [("corrected_outputs", "2026-11-21.csv"), ("reviewed_interactions", "2026-11-20.jsonl")]
         for source, drop in reingest:

@@ -97,15 +97,17 @@ def test_sensor_applies_each_file_once_and_reingests_the_affected_drops(tmp_path
     defs = dg.Definitions(assets=[*source_assets, erasure_report], sensors=[erasure_requests], resources=resources)
     sensor = defs.get_sensor_def("erasure_requests")
     with dg.instance_for_test() as instance:
-        ctx = dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
-        result = sensor(ctx)
+        # a context manager: the artifact store has setup/teardown (it syncs shared storage when configured)
+        with dg.build_sensor_context(instance=instance, resources=resources, definitions=defs) as ctx:
+            result = sensor(ctx)
         targets = sorted((r.asset_selection[0].to_user_string(), r.partition_key) for r in result.run_requests
                          if r.partition_key)
         assert targets == [("corrected_outputs", "2026-12-02.csv"), ("reviewed_interactions", "2026-12-01.jsonl")]
         assert any(r.asset_selection == [erasure_report.key] for r in result.run_requests)
         assert set(json.loads(result.cursor)) == {"ER-1.json", "broken.json"}
-        again = sensor(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs,
-                                               cursor=result.cursor))
+        with dg.build_sensor_context(instance=instance, resources=resources, definitions=defs,
+                                     cursor=result.cursor) as ctx:
+            again = sensor(ctx)
         assert not again.run_requests and len(entries(w["root"])) == 1
 
 
