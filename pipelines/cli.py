@@ -37,7 +37,24 @@ def _provenance(argv: list[str]) -> int:
     return main(argv)
 
 
-COMMANDS = {"run": _run, "dedup": _dedup, "promote": _promote, "provenance": _provenance}
+def _artifacts(argv: list[str]) -> int:
+    """``privft artifacts pull|push``: sync this machine's working copy with the configured artifact URI, e.g.
+    before ``privft provenance`` or ``privft promote``, which read local folders."""
+    from pipelines.environment import build_resources
+
+    if argv not in (["pull"], ["push"]):
+        print("usage: privft artifacts {pull,push}", file=sys.stderr)
+        return 2
+    store = build_resources()["store"]
+    if not store.uri:
+        print(f"no artifact URI configured (store.uri / PRIVFT_ARTIFACT_URI): {store.path()} is the store itself")
+        return 0
+    report = getattr(store.mirror(), argv[0])()
+    print(f"{argv[0]} {store.uri} <-> {store.path()}: {report.summary()}")
+    return 0
+
+
+COMMANDS = {"run": _run, "dedup": _dedup, "promote": _promote, "provenance": _provenance, "artifacts": _artifacts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
               "  run         materialise every asset on the configured sources and base model\n"
               "  dedup       deduplicate a JSONL corpus of {id, text}: privft dedup IN.jsonl --out OUT.jsonl\n"
               "  promote     show or move the promoted model version (--status, --version V, --rollback)\n"
-              "  provenance  which training sets and model versions contain a record or a subject",
+              "  provenance  which training sets and model versions contain a record or a subject\n"
+              "  artifacts   pull or push the working copy of a shared artifact URI (store.uri)",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     from pipelines.environment import apply_offline_env

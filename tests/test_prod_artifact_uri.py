@@ -192,3 +192,17 @@ def test_training_process_on_a_fresh_node_pulls_inputs_and_publishes_checkpoints
     for step in ("checkpoint-000002", "checkpoint-000004"):
         assert files(back.root / "adapters" / "run1" / step) == files(root / "adapters" / "run1" / step)
     assert (back.root / "adapters" / "run1" / "checkpoint-000004" / "adapter_model.safetensors").is_file()
+
+
+def test_cli_pulls_the_working_copy_for_local_tools(bucket, tmp_path, monkeypatch, capsys):
+    """`privft artifacts pull` brings a machine's copy up to date, e.g. before `privft provenance`."""
+    from pipelines.cli import main
+
+    ArtifactMirror(bucket, tree(tmp_path / "a")).push()
+    monkeypatch.setenv("PRIVFT_CONFIG", str(tmp_path / "absent.yaml"))
+    monkeypatch.setenv("PRIVFT_ARTIFACT_URI", bucket)
+    monkeypatch.setenv("PRIVFT_ARTIFACTS", str(tmp_path / "laptop"))
+    assert main(["artifacts", "pull"]) == 0
+    assert "3 units pulled" in capsys.readouterr().out
+    assert files(tmp_path / "laptop") == files(tmp_path / "a")
+    assert main(["artifacts", "sideways"]) == 2
