@@ -215,5 +215,19 @@ def s3_server() -> Iterator[S3Server]:
         server.stop()
 
 
-__all__ = ["PostgresServer", "S3Server", "free_port", "in_ci", "postgres_db", "postgres_server", "running_postgres",
-           "s3_server"]
+@pytest.fixture
+def bucket(s3_server: S3Server, monkeypatch) -> str:
+    """A fresh bucket on the session's S3 server; endpoint and credentials reach the code only through the
+    environment."""
+    from resources.remote.object_store import ObjectStore
+
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    name = f"privft-{uuid.uuid4().hex[:10]}"
+    fs, _ = ObjectStore().filesystem(f"s3://{name}")
+    fs.mkdir(name)
+    return f"s3://{name}"
+
+
+__all__ = ["PostgresServer", "S3Server", "bucket", "free_port", "in_ci", "postgres_db", "postgres_server",
+           "running_postgres", "s3_server"]

@@ -7,7 +7,6 @@ next step finds, and only what changed moves.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -15,19 +14,14 @@ import pytest
 
 from conftest import pipeline_settings
 from resources.remote.mirror import ArtifactMirror
-from resources.remote.object_store import MANIFEST, ObjectStore
+from resources.remote.object_store import MANIFEST
 from resources.storage import content_hash
-from servers import s3_server  # noqa: F401  (fixture)
+from servers import bucket, s3_server  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def bucket(s3_server, monkeypatch) -> str:  # noqa: F811
-    for key, value in s3_server.env().items():
-        monkeypatch.setenv(key, value)
-    name = f"privft-{uuid.uuid4().hex[:10]}"
-    fs, _ = ObjectStore().filesystem(f"s3://{name}")
-    fs.mkdir(name)
-    return f"s3://{name}/prod"
+def uri(bucket) -> str:  # noqa: F811
+    return f"{bucket}/prod"  # a prefix inside the bucket, as in production
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -48,9 +42,9 @@ def tree(root: Path) -> Path:
     return root
 
 
-def test_two_working_copies_see_the_same_artifacts(bucket, tmp_path):
-    a = ArtifactMirror(bucket, tree(tmp_path / "a"))
-    b = ArtifactMirror(bucket, tmp_path / "b")
+def test_two_working_copies_see_the_same_artifacts(uri, tmp_path):
+    a = ArtifactMirror(uri, tree(tmp_path / "a"))
+    b = ArtifactMirror(uri, tmp_path / "b")
 
     pushed = a.push()
     assert sorted(pushed.pushed) == ["adapters", "adapters/run1/checkpoint-000002", "prepared/datasets"]
@@ -84,8 +78,8 @@ def test_two_working_copies_see_the_same_artifacts(bucket, tmp_path):
     assert files(a.root) == files(b.root)
 
 
-def test_interrupted_push_leaves_the_previous_version_visible(bucket, tmp_path):
-    a = ArtifactMirror(bucket, tree(tmp_path / "a"))
+def test_interrupted_push_leaves_the_previous_version_visible(uri, tmp_path):
+    a = ArtifactMirror(uri, tree(tmp_path / "a"))
     a.push()
     before = content_hash(a.root / "prepared" / "datasets" / "train.parquet")
     (a.root / "prepared" / "datasets" / "train.parquet").write_bytes(b"new" * 2000)
@@ -102,7 +96,7 @@ def test_interrupted_push_leaves_the_previous_version_visible(bucket, tmp_path):
     finally:
         a.fs.put_file = real_put
 
-    b = ArtifactMirror(bucket, tmp_path / "b")
+    b = ArtifactMirror(uri, tmp_path / "b")
     b.pull()
     assert content_hash(b.root / "prepared" / "datasets" / "train.parquet") == before  # old, complete version
     assert a.push().pushed == ["prepared/datasets"]  # the retry publishes it
@@ -110,8 +104,8 @@ def test_interrupted_push_leaves_the_previous_version_visible(bucket, tmp_path):
     assert (b.root / "prepared" / "datasets" / "train.parquet").read_bytes() == b"new" * 2000
 
 
-def test_a_damaged_download_is_refused(bucket, tmp_path):
-    a = ArtifactMirror(bucket, tree(tmp_path / "a"))
+def test_a_damaged_download_is_refused(uri, tmp_path):
+    a = ArtifactMirror(uri, tree(tmp_path / "a"))
     a.push()
     import json
 
@@ -119,22 +113,22 @@ def test_a_damaged_download_is_refused(bucket, tmp_path):
     manifest = json.loads(a.fs.cat_file(manifest_key))
     a.fs.pipe_file(f"{a.path}/prepared/datasets/_versions/{manifest['version']}/stats.json", b'{"rows": 9}')
     with pytest.raises(OSError, match="content hash"):
-        ArtifactMirror(bucket, tmp_path / "b").pull()
+        ArtifactMirror(uri, tmp_path / "b").pull()
 
 
-def test_one_working_copy_per_uri(bucket, tmp_path):
-    ArtifactMirror(bucket, tree(tmp_path / "a")).push()
+def test_one_working_copy_per_uri(uri, tmp_path):
+    ArtifactMirror(uri, tree(tmp_path / "a")).push()
     with pytest.raises(ValueError, match="working copy of"):
-        ArtifactMirror(bucket + "-other", tmp_path / "a").pull()
+        ArtifactMirror(uri + "-other", tmp_path / "a").pull()
 
 
-def test_assets_on_two_nodes_share_one_bucket(bucket, tmp_path):
+def test_assets_on_two_nodes_share_one_bucket(uri, tmp_path):
     """Node A ingests and normalises; node B, with an empty disk, deduplicates from what A published."""
     from pipelines.definitions import build_definitions
     from pipelines.run_all import _execute, register_drops
 
     instance = dg.DagsterInstance.ephemeral()  # one Dagster instance, two nodes
-    node_a = build_definitions(pipeline_settings(tmp_path / "a", store={"uri": bucket}))
+    node_a = build_definitions(pipeline_settings(tmp_path / "a", store={"uri": uri}))
     for source, drops in register_drops(node_a, instance).items():
         for drop in drops:
             _execute(node_a, f"ingest_{source}", instance, lambda m: None, partition_key=drop)
@@ -142,7 +136,7 @@ def test_assets_on_two_nodes_share_one_bucket(bucket, tmp_path):
     assert dg.materialize(assets_a, instance=instance).success
 
     root_a, root_b = tmp_path / "a" / "artifacts", tmp_path / "b" / "artifacts"
-    node_b = build_definitions(pipeline_settings(tmp_path / "b", store={"uri": bucket}))
+    node_b = build_definitions(pipeline_settings(tmp_path / "b", store={"uri": uri}))
     assert not root_b.exists()
     result = dg.materialize([node_b.resolve_assets_def("deduplicated_examples")], instance=instance)
     assert result.success
@@ -151,7 +145,7 @@ def test_assets_on_two_nodes_share_one_bucket(bucket, tmp_path):
 
     # B published its output before its step reported success; A picks it up with its next pull
     assert not (root_a / "prepared" / "deduplicated").exists()
-    ArtifactMirror(bucket, root_a).pull()
+    ArtifactMirror(uri, root_a).pull()
     assert files(root_a / "prepared" / "deduplicated") == files(root_b / "prepared" / "deduplicated")
     # the data version Dagster recorded on B is the content of what A now reads
     event = instance.get_latest_materialization_event(dg.AssetKey("deduplicated_examples"))
@@ -159,7 +153,7 @@ def test_assets_on_two_nodes_share_one_bucket(bucket, tmp_path):
     assert version == content_hash(root_a / "prepared" / "deduplicated" / "examples.parquet")
 
 
-def test_training_process_on_a_fresh_node_pulls_inputs_and_publishes_checkpoints(bucket, tmp_path, tiny_model_dir,
+def test_training_process_on_a_fresh_node_pulls_inputs_and_publishes_checkpoints(uri, tmp_path, tiny_model_dir,
                                                                                    repo_root):
     """What a Kubernetes training pod does with a bucket: its disk is empty; the entry point pulls the base model
     and training set, trains, and publishes every checkpoint, which the Dagster side then pulls back."""
@@ -173,12 +167,12 @@ def test_training_process_on_a_fresh_node_pulls_inputs_and_publishes_checkpoints
     root = tmp_path / "node" / "artifacts"  # the same path on both "nodes", as store.root is in the pod spec
     shutil.copytree(tiny_model_dir, root / "base_model" / "builtin_tiny")
     write_train_set(root / "prepared" / "datasets" / "train.parquet", 24)
-    ArtifactMirror(bucket, root).push()
+    ArtifactMirror(uri, root).push()
     shutil.rmtree(root.parent)  # the pod's node has none of it
 
     params = {"base_model_dir": str(root / "base_model" / "builtin_tiny"),
               "train_path": str(root / "prepared" / "datasets" / "train.parquet"),
-              "output_dir": str(root / "adapters" / "run1"), "artifacts": {"uri": bucket, "root": str(root)},
+              "output_dir": str(root / "adapters" / "run1"), "artifacts": {"uri": uri, "root": str(root)},
               "config": dict(max_steps=4, save_every=2, micro_batch_size=2, max_seq_len=256, warmup_steps=1)}
     (tmp_path / "params.json").write_text(json.dumps(params))
     done = subprocess.run([sys.executable, "-m", "resources.training.entry", "--params", str(tmp_path / "params.json")],
@@ -187,20 +181,20 @@ def test_training_process_on_a_fresh_node_pulls_inputs_and_publishes_checkpoints
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("checkpoint published to") == 2  # each checkpoint as it was saved
 
-    back = ArtifactMirror(bucket, tmp_path / "dagster_node")
+    back = ArtifactMirror(uri, tmp_path / "dagster_node")
     back.pull(["adapters/run1"])
     for step in ("checkpoint-000002", "checkpoint-000004"):
         assert files(back.root / "adapters" / "run1" / step) == files(root / "adapters" / "run1" / step)
     assert (back.root / "adapters" / "run1" / "checkpoint-000004" / "adapter_model.safetensors").is_file()
 
 
-def test_cli_pulls_the_working_copy_for_local_tools(bucket, tmp_path, monkeypatch, capsys):
+def test_cli_pulls_the_working_copy_for_local_tools(uri, tmp_path, monkeypatch, capsys):
     """`privft artifacts pull` brings a machine's copy up to date, e.g. before `privft provenance`."""
     from pipelines.cli import main
 
-    ArtifactMirror(bucket, tree(tmp_path / "a")).push()
+    ArtifactMirror(uri, tree(tmp_path / "a")).push()
     monkeypatch.setenv("PRIVFT_CONFIG", str(tmp_path / "absent.yaml"))
-    monkeypatch.setenv("PRIVFT_ARTIFACT_URI", bucket)
+    monkeypatch.setenv("PRIVFT_ARTIFACT_URI", uri)
     monkeypatch.setenv("PRIVFT_ARTIFACTS", str(tmp_path / "laptop"))
     assert main(["artifacts", "pull"]) == 0
     assert "3 units pulled" in capsys.readouterr().out

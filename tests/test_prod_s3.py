@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from pathlib import Path
 
 import pytest
 
 from resources.remote.object_store import MANIFEST, ObjectStore
 from resources.storage import content_hash
-from servers import s3_server  # noqa: F401  (fixture)
-
-
-@pytest.fixture
-def bucket(s3_server, monkeypatch) -> str:  # noqa: F811
-    """A fresh bucket; endpoint and credentials reach the store only through the environment."""
-    for key, value in s3_server.env().items():
-        monkeypatch.setenv(key, value)
-    name = f"privft-{uuid.uuid4().hex[:10]}"
-    fs, _ = ObjectStore().filesystem(f"s3://{name}")
-    fs.mkdir(name)
-    return f"s3://{name}"
+from servers import bucket, s3_server  # noqa: F401  (fixtures)
 
 
 def make_folder(root: Path, version: str) -> Path:

@@ -166,3 +166,14 @@ def _doc_indices(row, docs, order):
         out.append(next(i for i in order if docs[i].input_ids == ids))
         start += n
     return out
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_step_token_counts_without_building_batches_match_the_built_ones(docs, packing):
+    """The loop normalises the loss by counts it takes from BatchStream.sizes (no batch built, no collective)."""
+    from resources.training.dataset import BatchStream
+
+    stream = BatchStream(docs, max_seq_len=256, micro_batch_size=3, packing=packing, seed=1, pad_id=0)
+    for g in range(2 * stream.per_epoch + 1):  # across epoch boundaries
+        batch, real = stream.micro_batch(g)
+        assert stream.sizes(g) == (real, n_targets(batch))
