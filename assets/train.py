@@ -13,6 +13,7 @@ from resources.reports.markdown import markdown_table
 from assets.partitions import CHECKPOINT_PARTITIONS
 from resources.layout import Layout
 from resources.model.base_model import BaseModel
+from resources.model.gguf import read_origin
 from resources.sources.catalog import SourceCatalog
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.storage import content_hash, write_json
@@ -45,13 +46,16 @@ def model_version(folder: Path) -> str:
 
 @dg.asset(automation_condition=on_changed_inputs, group_name="train", kinds={"pytorch", "safetensors"}, tags={"compute": "cpu"}, owners=["team:ml"],
           code_version="1",
-          description="The base model as a local safetensors folder: built-in tiny default, a local path or a hub id.")
+          description="The base model as a local safetensors folder: built-in tiny default, a GGUF file (dequantised once), a local path or a hub id.")
 @publishes_artifacts
 def base_model(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
                catalog: SourceCatalog) -> dg.MaterializeResult:
     layout = Layout(store.path())
     path = base.materialise(layout.base_model(base.slug()), corpus=_tokenizer_corpus(catalog.sample_root))
     config = json.loads((path / "config.json").read_text())
+    origin = read_origin(path)
+    gguf = {"gguf_file": origin["file"], "gguf_sha256": origin["sha256"],
+            "gguf_metadata": dg.MetadataValue.json(origin["metadata"])} if origin else {}
     return dg.MaterializeResult(
         data_version=dg.DataVersion(model_version(path)),
         metadata={
@@ -61,7 +65,8 @@ def base_model(context: dg.AssetExecutionContext, store: ArtifactStore, base: Ba
             "layers": dg.MetadataValue.int(int(config.get("num_hidden_layers", 0))),
             "vocab_size": dg.MetadataValue.int(int(config.get("vocab_size", 0))),
             "trust_remote_code": dg.MetadataValue.bool(base.trust_remote_code),
-            "licence": base.licence_text(),
+            "licence": base.licence_text(path),
+            **gguf,
             "path": dg.MetadataValue.path(str(path)),
         })
 

