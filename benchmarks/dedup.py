@@ -17,7 +17,12 @@ Both sides see the SAME shingles (word 5-grams of the normalised text; asserted 
 Ground truth = pairs whose exact Jaccard on the shingle sets is >= threshold, computed exactly (an inverted
 index finds every pair sharing a shingle, then exact set Jaccard) over a random sample of documents together with
 every planted cluster member. recall = share of those pairs found; precision = share of ALL found pairs whose
-exact Jaccard is >= threshold. The last line printed is JSON.
+exact Jaccard is >= threshold.
+
+``light_edits`` in the JSON: the same Deduplicator on real text (MMLU and GSM8K items, and copies of a third of
+them with one light edit each, ``benchmarks/light_edits.py``): recall = share of copies in their base's cluster,
+precision = share of dropped rows whose survivor is of their own family, also per edit kind. The last line
+printed is JSON.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 K = 5
 
@@ -135,6 +141,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--num-perm", type=int, default=128)
     ap.add_argument("--sample", type=int, default=3000, help="random documents in the ground-truth sample")
+    ap.add_argument("--no-light-edits", action="store_true", help="skip the real-text light-edit corpus")
     args = ap.parse_args()
     t_thr, num_perm = args.threshold, args.num_perm
 
@@ -209,6 +216,9 @@ def main() -> None:
     print(f"ground truth: {len(truth)} pairs with Jaccard >= {t_thr} among {len(universe)} docs "
           f"({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
 
+    from light_edits import score
+
+    light = None if args.no_light_edits else score(dedup, args.seed)
     print(json.dumps({
         "docs": n,
         "docs_per_s": round(n / ours_s, 1),
@@ -226,6 +236,7 @@ def main() -> None:
         "baseline_found_pairs": len(base_pairs),
         "cores": os.cpu_count(),
         "load_avg_before_after": [round(load_before, 2), round(load_after, 2)],
+        "light_edits": light,
     }))
 
 
