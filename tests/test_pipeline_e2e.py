@@ -67,6 +67,11 @@ def test_fine_tuning_beats_the_base_model_on_held_out_data(pipeline):
     assert last["metrics"]["loss"] < zero_shot["loss"], (last["metrics"], zero_shot)
     assert last["metrics"]["token_f1"] >= zero_shot["token_f1"], (last["metrics"], zero_shot)
     assert summary["best"] is not None
+    # the gain over prompting comes with its paired-bootstrap interval, over every held-out item
+    best = next(c for c in summary["checkpoints"] if c["checkpoint"] == summary["best"]["checkpoint"])
+    gain = summary["significance"]["zero_shot"]["token_f1"]
+    assert gain["n"] == best["metrics"]["n"] and gain["ci_low"] <= gain["diff"] <= gain["ci_high"]
+    assert abs(gain["diff"] - (best["metrics"]["token_f1"] - zero_shot["token_f1"])) < 1e-9
 
 
 def test_merged_model_loads_with_plain_transformers_and_generates(pipeline):

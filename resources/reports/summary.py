@@ -58,11 +58,37 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
         best_json = {"checkpoint": best["partition"], "step": best.get("step"), "metric": metric,
                      "value": best.get("overall", {}).get(metric),
                      "forgetting_flagged": bool(best.get("forgetting", {}).get("flagged"))}
+    significance = {}
+    if best is not None:
+        from resources.evaluation.bootstrap import compare_with_baselines
+
+        significance = compare_with_baselines(layout.evaluation(best["partition"]), layout.baselines(),
+                                              seed=evaluator.seed)
+        table += "\n\n**Best checkpoint vs prompting the base model** (paired bootstrap over the held-out items)\n\n"
+        table += significance_table(significance)
     summary = {
         "primary_metric": metric,
         "best": best_json,
+        "significance": significance,
         "baselines": {n: (baselines.get(n) or {}).get("overall", {}) for n in ("zero_shot", "few_shot")},
         "checkpoints": [{"checkpoint": r["partition"], "step": r.get("step"), "metrics": r.get("overall", {}),
                          "forgetting": r.get("forgetting", {})} for r in reports],
     }
     return {"json": summary, "table_md": table, "plot_md": plot + "\n\n" + loss_plot}
+
+
+def significance_table(significance: dict[str, Any]) -> str:
+    """One row per baseline and metric: both means, the difference and its 95 % interval."""
+    from resources.reports.markdown import markdown_table
+
+    rows = []
+    for name, by_metric in significance.items():
+        for m, b in by_metric.items():
+            verdict = "better" if b["excludes_zero"] and b["diff"] > 0 else (
+                "worse" if b["excludes_zero"] else "not distinguishable")
+            rows.append((f"base {name.replace('_', '-')}", m, _fmt(b["baseline"]), _fmt(b["tuned"]),
+                         f"{b['diff']:+.4f}", f"[{b['ci_low']:+.4f}, {b['ci_high']:+.4f}]", b["n"], verdict))
+    if not rows:
+        return "no paired predictions to compare"
+    return markdown_table(["baseline", "metric", "baseline", "fine-tuned", "Δ", "95 % CI", "n", "fine-tuned is"],
+                          rows)

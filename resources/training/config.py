@@ -18,6 +18,10 @@ OPTIMIZERS = ("auto", "adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_ad
 # GPU speed switches: "auto" means on where a CUDA GPU is training and off on CPU (CPU runs keep the plain
 # recipe), "on"/"off" force it. speed.py resolves them when the model is built.
 SWITCHES = ("auto", "on", "off")
+# How the frozen base is held while LoRA trains: "nf4" is QLoRA (bitsandbytes 4-bit, the product's recipe);
+# "none" keeps it in the compute dtype (fp32 on CPU), plain LoRA, for CPUs where bitsandbytes' 4-bit kernels
+# are the bottleneck (SmolLM2-135M on 2 cores: several times faster, see profiles/README.md).
+QUANTIZATIONS = ("nf4", "none")
 
 # Fields that only change how often we write or how fast the same objective is computed, not what is learnt: a
 # checkpoint written under one value can be resumed under another (e.g. a CPU-started run resumed on a GPU).
@@ -41,6 +45,7 @@ class TrainConfig:
     target_modules: Any = "all-linear"  # "all-linear", a list of module names, or "q_proj,v_proj"
     use_rslora: bool = False
     use_dora: bool = False
+    quantization: str = "nf4"
     # optimisation
     learning_rate: float = 2e-3
     lr_scheduler: str = "cosine"
@@ -108,6 +113,9 @@ class TrainConfig:
             e.append(f"learning_rate is {self.learning_rate}: it must be positive (QLoRA typical: 1e-4 to 2e-3)")
         if self.lr_scheduler not in SCHEDULERS:
             e.append(f"lr_scheduler {self.lr_scheduler!r} is unknown; choose one of {list(SCHEDULERS)}")
+        if self.quantization not in QUANTIZATIONS:
+            e.append(f"quantization {self.quantization!r} is unknown; choose one of {list(QUANTIZATIONS)} "
+                     "(nf4: QLoRA on a 4-bit base; none: LoRA on the base in its compute dtype)")
         if self.optimizer not in OPTIMIZERS:
             e.append(f"optimizer {self.optimizer!r} is unknown; choose one of {list(OPTIMIZERS)}")
         if self.max_steps <= 0:

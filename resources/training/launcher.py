@@ -38,6 +38,7 @@ class Trainer(dg.ConfigurableResource):
     target_modules: str = "all-linear"  # or comma-separated module names, e.g. "q_proj,v_proj"
     use_rslora: bool = False
     use_dora: bool = False
+    quantization: str = "nf4"  # "nf4" (QLoRA) | "none" (LoRA on the base in its compute dtype, for CPUs)
     learning_rate: float = 2e-3
     lr_scheduler: str = "cosine"
     warmup_steps: int = 2

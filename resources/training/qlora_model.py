@@ -1,4 +1,5 @@
-"""The model being trained: the base in 4-bit NF4 (double quantisation), frozen, with LoRA adapters on top."""
+"""The model being trained: the base in 4-bit NF4 (double quantisation), frozen, with LoRA adapters on top
+(or, with ``quantization: none``, the base in its compute dtype: plain LoRA, for CPU runs)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def build_qlora_model(cfg: TrainConfig, base_model_dir: Path | str, device: str)
     from resources.model.loading import load_causal_lm
     from resources.training.speed import apply_liger_kernels, prepare_frozen_base
 
-    base = load_causal_lm(base_model_dir, quantize_4bit=True, device=device)
+    base = load_causal_lm(base_model_dir, quantize_4bit=cfg.quantization == "nf4", device=device)
     base.config.use_cache = False  # a KV cache is useless in training and would disable packed-sequence masking
     apply_liger_kernels(base, cfg, device)
     base = prepare_frozen_base(base, cfg, device)
