@@ -105,3 +105,11 @@ def test_trainer_refuses_to_start_with_an_invalid_config(llama_dir, tmp_path):
     text = info.value.description
     assert "lora_r is 0" in text and "save_every is -1" in text and "launcher 'slurm'" in text
     assert not (tmp_path / "out").exists()
+
+
+def test_quantization_is_nf4_by_default_and_an_unknown_one_is_refused(llama_dir):
+    assert TrainConfig().quantization == "nf4"
+    assert TrainConfig(quantization="none").validate(llama_dir) == []
+    errors = TrainConfig(quantization="int3").validate(llama_dir)
+    assert len(errors) == 1 and "quantization 'int3'" in errors[0]
+    assert TrainConfig(quantization="none").config_hash() != TrainConfig().config_hash()
