@@ -11,7 +11,8 @@ import json
 from typing import Any
 
 SOURCES = ("reviewed_interactions", "corrected_outputs", "expert_annotations", "teacher_synthetic")
-ROLES = ("system", "user", "assistant")
+# "tool" carries a tool's result; assistant turns may carry OpenAI-style "tool_calls" (resources/sources/tool_calls.py)
+ROLES = ("system", "user", "assistant", "tool")
 
 # Every input row ends in exactly one of these states (the row accounting check relies on it).
 KEPT, DUPLICATE, FILTERED, REJECTED = "kept", "duplicate", "filtered", "rejected"
@@ -24,7 +25,7 @@ EXAMPLE_COLUMNS = (
     "drop",        # the data drop (file or folder name) the row came from
     "row",         # 1-based line or row index within the drop
     "task",        # task type, e.g. extract_order, summarise, policy_qa
-    "messages",    # JSON string: list of {"role", "content"}
+    "messages",    # JSON string: list of {"role", "content"} (+ "tool_calls" on assistant, "tool_call_id" on tool)
     "reference",   # the reference answer (the final assistant message)
     "origin_ids",  # JSON string: ids of every source row this example stands for (itself + absorbed duplicates)
     "created_at",  # ISO timestamp if the source has one, else ""
@@ -76,5 +77,13 @@ def prompt_messages(example: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def example_text(example: dict[str, Any]) -> str:
-    """All message text of an example, the string deduplication and leak checks compare."""
-    return "\n".join(m["content"] for m in messages_of(example))
+    """All message text of an example, the string deduplication and leak checks compare.
+
+    Tool calls count as text too: two examples that differ only in the arguments they pass are not duplicates.
+    """
+    parts = []
+    for m in messages_of(example):
+        parts.append(m["content"])
+        calls = m.get("tool_calls") or []
+        parts += [json.dumps(c.get("function", c), ensure_ascii=False, sort_keys=True) for c in calls]
+    return "\n".join(parts)

@@ -25,6 +25,10 @@ class SourceCatalog(dg.ConfigurableResource):
     teacher_min_score: float = 0.7
     max_row_bytes: int = 1_000_000
     formats: dict[str, str] = {}            # per source: "auto"|"chat"|"alpaca"|"prompt_completion"|"sharegpt"
+    # annotation task -> the instruction its examples are prompted with (adds to / overrides rules.TASK_INSTRUCTIONS)
+    task_instructions: dict[str, str] = {}
+    # a drop rejecting a larger share of its rows warns in the UI (all rows rejected is an error)
+    reject_warn_rate: float = 0.05
 
     def list_drops(self, source: str) -> dict[str, Path]:
         """Drop key -> file or folder, from both roots (incoming wins on equal keys), sorted by key."""
@@ -50,7 +54,7 @@ class SourceCatalog(dg.ConfigurableResource):
                            f"(known: {known}); was it renamed or removed after the partition was added?")
         return ingest(source, drop, drop_files(drops[drop]), out_dir, fmt=self.format_of(source),
                       teacher_min_score=self.teacher_min_score, max_row_bytes=self.max_row_bytes,
-                      tombstones=frozenset(tombstones))
+                      tombstones=frozenset(tombstones), task_instructions=self.task_instructions)
 
     @staticmethod
     def _check_source(source: str) -> None:

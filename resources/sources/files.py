@@ -50,6 +50,19 @@ def read_rows(path: Path | str, max_row_bytes: int = 1_000_000) -> Iterator[Row 
     raise ValueError(f"{path}: unsupported file type {suffix!r}; drops must be one of {', '.join(SUFFIXES)}")
 
 
+def looks_binary(path: Path | str, sniff: int = 8000) -> bool:
+    """A text drop (JSONL, CSV) with a NUL byte near its start is binary: an image, an archive, UTF-16 text.
+
+    The same test git and grep use; valid JSON never holds a raw NUL, nor does a CSV any spreadsheet writes.
+    Parquet is binary by design; an unreadable one is reported by its reader instead.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        return False
+    with open(path, "rb") as fh:
+        return b"\0" in fh.read(sniff)
+
+
 def _too_large(size: int, max_row_bytes: int) -> str:
     return f"row too large: {size} bytes, max_row_bytes={max_row_bytes}"
 

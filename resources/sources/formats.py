@@ -8,22 +8,23 @@ Formats (configured per source, or ``auto`` to recognise each record by its keys
 - ``sharegpt``: ``{"conversations": [{"from": "human"|"gpt"|"system", "value"}, ...]}``
 
 A valid conversation has known roles, string contents, at least one user turn, and ends with a non-empty
-assistant answer (the reference every later stage trains and evaluates on).
+assistant answer (the reference every later stage trains and evaluates on). ``messages``/``conversations`` may also
+be a JSON string (a CSV cell, a Parquet string column). Tool use (assistant ``tool_calls``, ``tool`` results) is
+kept in canonical form, see ``resources/sources/tool_calls.py``.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from resources.schema import ROLES
+from resources.sources.reasons import FormatError
+from resources.sources.tool_calls import tool_calls, tool_result
 
 FORMATS = ("chat", "alpaca", "prompt_completion", "sharegpt")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "system": "system"}
-
-
-class FormatError(ValueError):
-    """The record cannot become a valid conversation; the message is the ledger reason."""
 
 
 def detect_format(record: dict[str, Any]) -> str | None:
@@ -38,7 +39,7 @@ def detect_format(record: dict[str, Any]) -> str | None:
     return None
 
 
-def to_messages(record: dict[str, Any], fmt: str = "auto") -> list[dict[str, str]]:
+def to_messages(record: dict[str, Any], fmt: str = "auto") -> list[dict[str, Any]]:
     """Validated messages of ``record`` read as ``fmt``; raises FormatError with the reason otherwise."""
     if fmt == "auto":
         detected = detect_format(record)
@@ -61,26 +62,54 @@ def to_messages(record: dict[str, Any], fmt: str = "auto") -> list[dict[str, str
     return validate_messages(messages)
 
 
-def validate_messages(messages: Any) -> list[dict[str, str]]:
+def validate_messages(messages: Any) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise FormatError("wrong type: messages must be a non-empty list")
-    out = []
+    out: list[dict[str, Any]] = []
+    call_ids: set[str] = set()
+    calls_seen = 0
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
             raise FormatError(f"wrong type: message {i} is {type(m).__name__}, not an object")
         role, content = m.get("role"), m.get("content")
         if role not in ROLES:
             raise FormatError(f"invalid role: message {i} has role {role!r}; expected one of {', '.join(ROLES)}")
+        if role == "tool":
+            out.append(tool_result(m, i, call_ids, calls_seen))
+            continue
+        calls = tool_calls(m.get("tool_calls"), i)
+        if calls and role != "assistant":
+            raise FormatError(f"invalid tool call: message {i} from {role} has tool_calls; "
+                              f"only assistant turns call tools")
+        if calls and content is None:
+            content = ""  # a turn that only calls tools has no text (the OpenAI API sends null)
         if not isinstance(content, str):
             raise FormatError(f"wrong type: message {i} content is {type(content).__name__}, not a string")
-        out.append({"role": role, "content": content})
+        out.append({"role": role, "content": content, **({"tool_calls": calls} if calls else {})})
+        calls_seen += len(calls)
+        call_ids.update(c["id"] for c in calls if "id" in c)
     if not any(m["role"] == "user" for m in out):
         raise FormatError("no user message")
     if out[-1]["role"] != "assistant":
         raise FormatError(f"no final answer: last message is from {out[-1]['role']}, not the assistant")
+    if out[-1].get("tool_calls"):
+        raise FormatError("no final answer: the last assistant message calls tools; end with the answer given "
+                          "after the tool results")
     if not out[-1]["content"].strip():
         raise FormatError("empty answer: final assistant message is empty")
     return out
+
+
+def _json_list(record: dict[str, Any], key: str) -> Any:
+    """``record[key]``, decoded when a CSV cell or Parquet string column holds the list as JSON text."""
+    value = record[key]
+    # plain prose in the field is a wrong type, not broken JSON: say so rather than quote a parser error
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise FormatError(f"invalid JSON: {key}: {e}"[:300]) from None
+    return value
 
 
 def _text(record: dict[str, Any], key: str, allow_empty: bool = False) -> str:
@@ -97,7 +126,7 @@ def _text(record: dict[str, Any], key: str, allow_empty: bool = False) -> str:
 def _chat(record: dict[str, Any]) -> list[dict[str, Any]]:
     if "messages" not in record:
         raise FormatError("missing field: messages")
-    return record["messages"]
+    return _json_list(record, "messages")
 
 
 def _alpaca(record: dict[str, Any]) -> list[dict[str, str]]:
@@ -114,7 +143,9 @@ def _alpaca(record: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _sharegpt(record: dict[str, Any]) -> list[dict[str, Any]]:
-    turns = record.get("conversations")
+    if "conversations" not in record:
+        raise FormatError("missing field: conversations")
+    turns = _json_list(record, "conversations")
     if not isinstance(turns, list):
         raise FormatError(f"wrong type: conversations is {type(turns).__name__}, not a list")
     out = []

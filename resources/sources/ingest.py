@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
-from resources.schema import EXAMPLE_COLUMNS, FILTERED, KEPT, LEDGER_COLUMNS, ledger_entry, make_example, row_id
-from resources.sources.files import Rejection, read_rows, reason_category
+from resources.schema import (EXAMPLE_COLUMNS, FILTERED, KEPT, LEDGER_COLUMNS, REJECTED, ledger_entry, make_example,
+                              row_id)
+from resources.sources.files import Rejection, looks_binary, read_rows, reason_category
 from resources.sources.rules import Outcome, apply_rule, filtered, rejected
 from resources.storage import atomic_dir, content_hash
 
 STAGE = "source"
 ERASED = "erased"
 _INT_COLUMNS = {"row", "line"}
+FIRST_REJECTIONS = 20  # rejected rows kept in the summary for the checks' "first rejected lines"
 
 
 @dataclass
@@ -36,6 +38,8 @@ class DropSummary:
     tasks: Counter = field(default_factory=Counter)       # task -> kept rows
     score_histogram: list[tuple[str, int]] = field(default_factory=list)  # teacher data only
     warnings: list[str] = field(default_factory=list)
+    rejections: list[tuple[str, int, str]] = field(default_factory=list)    # first (file, line, reason)
+    file_problems: list[tuple[str, str]] = field(default_factory=list)      # (file, why it is unusable)
     content_hash: str = ""
     examples_path: Path | None = None
     ledger_path: Path | None = None
@@ -53,7 +57,8 @@ def score_histogram(scores: Iterable[float], buckets: int = 10) -> list[tuple[st
 
 def ingest(source: str, drop: str, files: list[Path], out_dir: Path | str, *, fmt: str = "auto",
            teacher_min_score: float = 0.7, max_row_bytes: int = 1_000_000,
-           tombstones: frozenset[str] = frozenset()) -> DropSummary:
+           tombstones: frozenset[str] = frozenset(), task_instructions: Mapping[str, str] | None = None
+           ) -> DropSummary:
     """Read ``files`` (one drop of ``source``) and publish ``out_dir/examples.parquet`` + ``ledger.parquet``."""
     summary = DropSummary(source=source, drop=drop)
     examples: list[dict] = []
@@ -72,8 +77,13 @@ def ingest(source: str, drop: str, files: list[Path], out_dir: Path | str, *, fm
             elif isinstance(item, Rejection):
                 outcome = rejected(item.reason)
             else:
-                outcome = apply_rule(source, item.record, fmt=fmt, teacher_min_score=teacher_min_score)
+                outcome = apply_rule(source, item.record, fmt=fmt, teacher_min_score=teacher_min_score,
+                                     task_instructions=task_instructions)
             _record(summary, outcome, scores)
+            if outcome.state == REJECTED and len(summary.rejections) < FIRST_REJECTIONS:
+                summary.rejections.append((item.file, item.line, outcome.reason))
+            if isinstance(item, Rejection) and reason_category(item.reason).startswith("unreadable"):
+                summary.file_problems.append((path.name, item.reason))
             ledger.append(ledger_entry(id=rid, source=source, drop=drop, file=item.file, line=item.line,
                                        state=outcome.state, reason=outcome.reason, stage=STAGE))
             if outcome.state == KEPT:
@@ -81,6 +91,10 @@ def ingest(source: str, drop: str, files: list[Path], out_dir: Path | str, *, fm
                                              messages=outcome.messages, created_at=outcome.created_at))
         if items == 0:
             summary.warnings.append(f"{path.name} holds no rows (empty file?)")
+            summary.file_problems.append((path.name, "empty file: holds no rows"))
+        elif looks_binary(path):
+            summary.file_problems.append((path.name, f"binary file: not {path.suffix.lstrip('.').upper()} text; "
+                                                     f"was the wrong file exported?"))
     if source == "teacher_synthetic":
         summary.score_histogram = score_histogram(scores)
 

@@ -4,7 +4,10 @@
   filtered (a reviewer said no, the row itself is fine).
 - ``corrected_outputs``: train on the human correction, never on the model output it replaced.
 - ``expert_annotations``: the user turn is the task instruction plus the document, the answer is the annotation.
-- ``teacher_synthetic``: any chat format; examples below ``teacher_min_score`` are filtered.
+  Instructions come from ``TASK_INSTRUCTIONS`` plus the configured ``task_instructions`` (task -> instruction);
+  a task with neither is rejected.
+- ``teacher_synthetic``: any chat format; examples below ``teacher_min_score`` are filtered. A score may be a
+  number or numeric text (CSV cells are always text).
 
 An outcome is ``kept`` (with task and messages), ``filtered`` (valid but unwanted, with reason) or ``rejected``
 (malformed, with reason). Reasons start with a short category, then ": detail".
@@ -15,12 +18,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from resources.schema import FILTERED, KEPT, REJECTED
 from resources.sources.formats import FormatError, to_messages
 
-# Must match data/generate_samples.py: annotations are prompted with exactly these words.
+# Must match data/generate_samples.py: annotations are prompted with exactly these words. Other tasks get their
+# instruction from configuration (SourceCatalog.task_instructions), which may also override these.
 TASK_INSTRUCTIONS = {
     "extract_order": "Extract the order details from the customer message as JSON with keys order_id, item, "
                      "quantity, issue.",
@@ -105,11 +109,13 @@ def annotation_answer(annotation: Any) -> str:
     return json.dumps(annotation, ensure_ascii=False)
 
 
-def annotation(record: dict[str, Any], **_: Any) -> Outcome:
+def annotation(record: dict[str, Any], task_instructions: Mapping[str, str] | None = None, **_: Any) -> Outcome:
+    instructions = {**TASK_INSTRUCTIONS, **(task_instructions or {})}
     try:
         task = _task(record)
-        if task not in TASK_INSTRUCTIONS:
-            raise FormatError(f"unknown task: {task[:40]!r}; annotations need one of {', '.join(TASK_INSTRUCTIONS)}")
+        if not instructions.get(task, "").strip():
+            raise FormatError(f"unknown task: {task[:40]!r} has no instruction; add one to "
+                              f"SourceCatalog.task_instructions (known: {', '.join(sorted(instructions))})")
         document = record.get("document")
         if document is None or (isinstance(document, str) and not document.strip()):
             raise FormatError("missing field: document")
@@ -117,22 +123,34 @@ def annotation(record: dict[str, Any], **_: Any) -> Outcome:
             raise FormatError(f"wrong type: document is {type(document).__name__}, not a string")
         if "annotation" not in record:
             raise FormatError("missing field: annotation")
-        messages = [{"role": "user", "content": f"{TASK_INSTRUCTIONS[task]}\n\n{document}"},
+        messages = [{"role": "user", "content": f"{instructions[task]}\n\n{document}"},
                     {"role": "assistant", "content": annotation_answer(record["annotation"])}]
         return kept(task, to_messages({"messages": messages}, "chat"), _timestamp(record, "annotated_at"))
     except FormatError as e:
         return rejected(str(e))
 
 
-def teacher(record: dict[str, Any], fmt: str = "auto", teacher_min_score: float = 0.7, **_: Any) -> Outcome:
-    score = record.get("score")
-    if score is None:
-        return rejected("missing field: score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
-        return rejected(f"wrong type: score is {type(score).__name__}, not a number")
+def score_value(score: Any) -> float:
+    """A teacher score as a number in 0..1; numeric text ("0.85", as CSV holds it) counts as a number."""
+    if score is None or (isinstance(score, str) and not score.strip()):
+        raise FormatError("missing field: score")
+    if isinstance(score, str):
+        try:
+            score = float(score.strip())
+        except ValueError:
+            raise FormatError(f"wrong type: score {score[:40]!r} is not a number") from None
+    elif isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise FormatError(f"wrong type: score is {type(score).__name__}, not a number")
     if not math.isfinite(score) or not 0 <= score <= 1:
-        return rejected(f"invalid score: {score} is outside 0..1")
-    score = float(score)
+        raise FormatError(f"invalid score: {score} is outside 0..1")
+    return float(score)
+
+
+def teacher(record: dict[str, Any], fmt: str = "auto", teacher_min_score: float = 0.7, **_: Any) -> Outcome:
+    try:
+        score = score_value(record.get("score"))
+    except FormatError as e:
+        return rejected(str(e))
     if score < teacher_min_score:
         return filtered(f"low score: {score:.2f} < {teacher_min_score}", score=score)
     try:
@@ -149,7 +167,8 @@ RULES: dict[str, Callable[..., Outcome]] = {
 }
 
 
-def apply_rule(source: str, record: dict[str, Any], fmt: str = "auto", teacher_min_score: float = 0.7) -> Outcome:
+def apply_rule(source: str, record: dict[str, Any], fmt: str = "auto", teacher_min_score: float = 0.7,
+               task_instructions: Mapping[str, str] | None = None) -> Outcome:
     if source not in RULES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(RULES)}")
-    return RULES[source](record, fmt=fmt, teacher_min_score=teacher_min_score)
+    return RULES[source](record, fmt=fmt, teacher_min_score=teacher_min_score, task_instructions=task_instructions)
