@@ -1,12 +1,14 @@
 """Raw sources: one asset per source kind, one partition per data drop (a file or folder).
 
 A new drop is ingested on its own; earlier drops are never re-read. Each partition writes the canonical
-examples its source rules keep and a ledger that accounts for every input row.
+examples its source rules keep and a ledger that accounts for every input row, and reports per-drop checks
+(``assets/source_checks.py``) so an empty, binary or all-rejected drop shows as failed rather than green.
 """
 
 import dagster as dg
 
 from assets.partitions import DROP_PARTITIONS
+from assets.source_checks import source_check_results, source_check_specs
 from resources.reports.markdown import markdown_table
 from resources.layout import Layout
 from resources.sources.catalog import SourceCatalog
@@ -47,7 +49,8 @@ def build_source_asset(source: str) -> dg.AssetsDefinition:
         kinds={"python", "parquet"},
         tags={"compute": "cpu"},
         owners=["team:data"],
-        code_version="1",
+        code_version="2",
+        check_specs=source_check_specs(source, DROP_PARTITIONS[source]),
     )
     @publishes_artifacts
     def _source(context: dg.AssetExecutionContext, catalog: SourceCatalog, store: ArtifactStore) -> dg.MaterializeResult:
@@ -57,7 +60,8 @@ def build_source_asset(source: str) -> dg.AssetsDefinition:
         context.log.info(f"{source}/{drop}: {summary.rows_in} rows in, {summary.kept} kept, "
                          f"{sum(summary.filtered.values())} filtered, {sum(summary.rejected.values())} rejected")
         return dg.MaterializeResult(data_version=dg.DataVersion(summary.content_hash),
-                                    metadata=drop_metadata(summary, out_dir))
+                                    metadata=drop_metadata(summary, out_dir),
+                                    check_results=source_check_results(summary, catalog.reject_warn_rate))
 
     return _source
 
