@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from resources.model.bnb_cpu import keep_4bit_weights_unpacked
 from resources.model.chat_template import DEFAULT_CHAT_TEMPLATE
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -80,7 +81,9 @@ def load_causal_lm(path: Path | str, *, quantize_4bit: bool = False, dtype=None,
         kwargs["quantization_config"] = nf4_config(dtype)
         kwargs["device_map"] = {"": device if device != "cuda" else torch.cuda.current_device()}
     model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
-    if not quantize_4bit:
+    if quantize_4bit:
+        keep_4bit_weights_unpacked(model)  # bnb_cpu.py: its AVX512-BF16 repacking breaks odd widths and training
+    else:
         model.to(device)
     return model
 

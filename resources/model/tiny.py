@@ -14,7 +14,9 @@ from typing import Iterable
 from resources.model.chat_template import DEFAULT_CHAT_TEMPLATE, END, SPECIAL_TOKENS
 
 TINY_ID = "builtin:tiny"
-TINY_SHAPE = dict(hidden_size=128, intermediate_size=352, num_hidden_layers=4, num_attention_heads=4,
+# Widths are multiples of 128 so every quantisation block (64) and kernel tile is full, as in real checkpoints;
+# the odd widths some real models have are covered by tests/test_model_bnb_cpu.py, not by this model.
+TINY_SHAPE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=2048)
 VOCAB_SIZE = 2048
 SEED = 1234
