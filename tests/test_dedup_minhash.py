@@ -55,7 +55,8 @@ def test_signatures_equal_datasketch(shingling, num_perm, seed):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("abcAB .,\t\n\r\x0b\x1c\xa0\u2003\u200bßİ日😀") + ["Σ", "é"]), max_size=150))
+@given(st.lists(st.sampled_from(list("abcAB .,?'$_\t\n\r\x0b\x1c\xa0\u2003\u200bßİ日😀“’ﬁ！１한") + ["Σ", "é", "e\u0301"]),
+                max_size=150).map("".join))
 def test_any_text_matches_datasketch(text):
     shingling = Shingling(size=3, min_words=4)
     batch = MinHasher(32, 3, shingling, workers=1).hash(["padding text", text])
@@ -64,7 +65,7 @@ def test_any_text_matches_datasketch(text):
 
 def test_normalisation_makes_case_and_spacing_exact_duplicates():
     a, b, c = "Where is my parcel? It was due Monday.", "  where IS my\tparcel?\n\nit was due monday. ", "Where is my parcel"
-    assert normalise(b) == "where is my parcel? it was due monday."
+    assert normalise(b) == "where is my parcel it was due monday"
     batch = MinHasher(64, 1, workers=1).hash([a, b, c])
     assert batch.digests[0] == batch.digests[1] != batch.digests[2]
     np.testing.assert_array_equal(batch.signatures[0], batch.signatures[1])

@@ -35,11 +35,11 @@ EXACT, NEAR = "exact", "near"
 
 
 class Deduplicator(dg.ConfigurableResource):
-    """Finds exact and near duplicates (Jaccard on word 5-gram shingles, MinHash LSH + exact verification)."""
+    """Finds exact and near duplicates (Jaccard on word 3-gram shingles, MinHash LSH + exact verification)."""
 
     threshold: float = 0.8
     num_perm: int = 128
-    shingle_size: int = 5
+    shingle_size: int = 3
     seed: int = 1
     source_priority: list[str] = ["corrected_outputs", "expert_annotations", "reviewed_interactions",
                                   "teacher_synthetic"]

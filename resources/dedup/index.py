@@ -2,8 +2,9 @@
 
 On disk (one folder, replaced as a whole by ``storage.atomic_dir`` so a reader never sees half an index):
 
-- ``settings.json``   threshold, num_perm, seed, shingling, LSH bands/rows and the datasketch scheme; an index
-                      is only ever used with exactly these (anything else would compare incompatible hashes);
+- ``settings.json``   threshold, num_perm, seed, shingling, text normalisation, LSH bands/rows and the
+                      datasketch scheme; an index is only ever used with exactly these (anything else would
+                      compare incompatible hashes);
 - ``signatures.npy``  (n, num_perm) uint32 MinHash signatures, row i = item i;
 - ``shingles.npy`` + ``offsets.npy``  every item's 64-bit shingle hashes, for exact-Jaccard verification
                       against new items without their text;
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from resources.dedup.minhash import SCHEME, HashedBatch
+from resources.dedup.normalise import VERSION as NORMALISATION
 
 FORMAT = 1
 ITEM_COLUMNS = ("id", "digest", "source", "created_at", "duplicate_of", "kind", "similarity")
@@ -41,6 +43,7 @@ class IndexSettings:
     bands: int
     rows: int
     scheme: str = SCHEME
+    normalisation: str = NORMALISATION
     format: int = FORMAT
 
 

@@ -63,7 +63,7 @@ class ShingleHash:
     strings has the same ``hashvalues`` as the matching row of ``MinHasher.hash(...).signatures``.
     """
 
-    def __init__(self, size: int = 5):
+    def __init__(self, size: int = 3):
         self.size = size
 
     def __call__(self, shingle: str | bytes) -> int:

@@ -2,10 +2,12 @@
 
 The shingles of a text (``shingles.py``) are cut from its tokens: its words, or for short texts the characters
 of its normalised form (words joined by single spaces). For MinHash only the tokens' hashes matter, so instead
-of materialising millions of small Python or Arrow strings this module works on the lower-cased text bytes:
+of materialising millions of small Python or Arrow strings this module works on the normalised text bytes
+(``normalise.normalised_array``):
 
-- whitespace is found byte-wise (exactly the code points ``str.isspace`` knows, multi-byte ones included), so
-  words are the runs of non-whitespace bytes;
+- separators are found byte-wise: whitespace (exactly the code points ``str.isspace`` knows, multi-byte ones
+  included) and ASCII punctuation (left in pure-ASCII texts by ``normalised_array``), so words are the runs of
+  other bytes;
 - ``token_hash64`` of a token reads its bytes as little-endian 64-bit pieces, so most words are ONE unaligned
   8-byte load from the buffer; the pieces are combined by a multiply-add (bijective for tokens of up to 8
   bytes: no two distinct short words of one length collide) and avalanched with MurmurHash3's finaliser;
@@ -22,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from resources.dedup.normalise import ASCII_PUNCTUATION, normalised_array
 from resources.dedup.shingles import Shingling
 
 M64 = (1 << 64) - 1
@@ -34,6 +37,8 @@ FMIX64 = (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33)  # MurmurHash3 64-
 # Whitespace as str.isspace() defines it: single ASCII bytes, plus these multi-byte UTF-8 sequences.
 _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]] = True
+_SEPARATOR = _ASCII_SPACE.copy()
+_SEPARATOR[list(ASCII_PUNCTUATION)] = True
 _WIDE_SPACES = [chr(c).encode("utf-8") for c in
                 [0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000]]
 
@@ -83,22 +88,16 @@ class TokenStream:
     digests: list[str]
 
 
-def _lowered_bytes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array([t if isinstance(t, str) else "" for t in texts], type=pa.large_string())
-    low = pc.utf8_lower(arr)
+def _normalised_bytes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    low = normalised_array(texts)
     _, off_buf, data_buf = low.buffers()
     offsets = np.frombuffer(off_buf, np.int64)[low.offset:low.offset + len(low) + 1]
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)
     return data[offsets[0]:offsets[-1]], offsets - offsets[0]
 
 
-def _whitespace(data: np.ndarray) -> np.ndarray:
-    ws = data <= 0x20  # fast superset; control bytes that are not whitespace are fixed below
-    ctrl = np.flatnonzero(data < 0x20)
-    ws[ctrl] = _ASCII_SPACE[data[ctrl]]
+def _separators(data: np.ndarray) -> np.ndarray:
+    ws = _SEPARATOR[data]
     high = np.flatnonzero(data >= 0xC2)
     leads = high[np.isin(data[high], (0xC2, 0xE1, 0xE2, 0xE3))]
     for seq in _WIDE_SPACES:
@@ -143,9 +142,9 @@ def _place(counts: np.ndarray, doc: np.ndarray) -> np.ndarray:
 
 def tokenize(texts: Sequence[str], shingling: Shingling = Shingling()) -> TokenStream:
     n = len(texts)
-    data, offsets = _lowered_bytes(texts)
+    data, offsets = _normalised_bytes(texts)
     total = len(data)
-    ws = _whitespace(data) if total else np.empty(0, bool)
+    ws = _separators(data) if total else np.empty(0, bool)
 
     # Words: maximal runs of non-whitespace bytes inside one text.
     nonempty = np.flatnonzero(np.diff(offsets) > 0)
