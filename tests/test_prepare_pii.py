@@ -1,12 +1,16 @@
 """PII scrubbing: real personal data is replaced, ordinary numbers are not (both directions, plus properties)."""
 
 import datetime as dt
+import json
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from resources.prepare.cleaning import clean_examples
 from resources.prepare.pii import iban_valid, luhn_valid, scrub_pii
+from resources.schema import EXAMPLE_COLUMNS, make_example
 
 
 @pytest.mark.parametrize("text, expected, kind", [
@@ -146,3 +150,25 @@ def test_dates_prices_and_ids_survive(day, fmt, amount, ident, prefix):
     euros = f"{amount:,}".replace(",", ".") + f",{ident % 100:02d} EUR"
     text = f"On {day.strftime(fmt)} {prefix}{ident} cost {euros} at {ident % 24:02d}:{ident % 60:02d}"
     assert scrub_pii(text) == (text, {})
+
+
+def test_tool_call_arguments_and_tool_results_are_scrubbed():
+    call = {"id": "c1", "type": "function", "function": {"name": "send_mail", "arguments": {
+        "to": "jane.doe@example.com", "retries": 3,
+        "cc": [{"address": "bob@mail.example.org", "phone": "+49 30 1234567"}], "order": "A-1234"}}}
+    msgs = [{"role": "user", "content": "Send the invoice."},
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "content": '{"sent_to": "jane.doe@example.com"}', "tool_call_id": "c1"},
+            {"role": "assistant", "content": "Sent."}]
+    table = pd.DataFrame([make_example(source="teacher_synthetic", drop="d1", row=1, task="mail", messages=msgs)],
+                         columns=list(EXAMPLE_COLUMNS))
+    out, ledger, stats = clean_examples(table)
+    cleaned = json.loads(out["messages"][0])
+    scrubbed = {"to": "[EMAIL]", "retries": 3, "cc": [{"address": "[EMAIL]", "phone": "[PHONE]"}], "order": "A-1234"}
+    assert cleaned[1]["tool_calls"] == [{**call, "function": {"name": "send_mail", "arguments": scrubbed}}]
+    assert cleaned[2] == {"role": "tool", "content": '{"sent_to": "[EMAIL]"}', "tool_call_id": "c1"}
+    assert stats["pii"] == {"email": 3, "phone": 1, "iban": 0, "card": 0} and list(ledger["state"]) == ["kept"]
+    assert "@" not in out["messages"][0]
+
+    unscrubbed, _, _ = clean_examples(table, pii=False)  # the switch covers tool calls too
+    assert json.loads(unscrubbed["messages"][0])[1]["tool_calls"] == [call]

@@ -102,3 +102,35 @@ def test_histogram_buckets():
 def test_unknown_mode_is_refused(tok, table):
     with pytest.raises(ValueError, match="trim mode"):
         trim_examples(table, tok, MAX, mode="squeeze")
+
+
+# The default template as it was before tool support: it renders only ``content``, so tool calls vanish.
+CONTENT_ONLY = ("{{ bos_token }}{%- for m in messages -%}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n"
+                "{%- endfor -%}{%- if add_generation_prompt %}<|assistant|>\n{% endif -%}")
+TOOL_USE = [{"role": "user", "content": "Where is A-1234?"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "order_status",
+                                                              "arguments": {"order_id": "A-1234"}}}]},
+            {"role": "tool", "content": '{"status": "shipped"}', "tool_call_id": "c1"},
+            {"role": "assistant", "content": "It has shipped."}]
+
+
+def test_tool_use_is_filtered_only_where_the_template_cannot_render_it(tok):
+    table = pd.DataFrame([_ex(1, ["Where is my order?"]),
+                          make_example(source="teacher_synthetic", drop="d1", row=2, task="support",
+                                       messages=TOOL_USE)], columns=list(EXAMPLE_COLUMNS))
+    from resources.model.tiny import build_tokenizer
+
+    dropping = build_tokenizer([])
+    dropping.chat_template = CONTENT_ONLY
+
+    out, ledger, stats = trim_examples(table, dropping, MAX, mode="truncate")
+    assert list(out["id"]) == ["corrected_outputs/d1/1"]
+    row = ledger.set_index("id").loc["teacher_synthetic/d1/2"]
+    assert (row["state"], row["stage"]) == ("filtered", "trim")
+    assert row["reason"].startswith("tools unsupported: ") and "drops tool calls" in row["reason"]
+    assert len(ledger) == len(table) and stats["tools_unsupported"] == 1 and stats["rows_out"] == 1
+
+    out, ledger, stats = trim_examples(table, tok, MAX, mode="truncate")  # the built-in template renders tools
+    assert len(out) == 2 and set(ledger["state"]) == {"kept"} and stats["tools_unsupported"] == 0
+    assert json.loads(out.set_index("id").loc["teacher_synthetic/d1/2", "messages"]) == TOOL_USE

@@ -1,11 +1,11 @@
 """Can the base model's chat template render tool use? Decided where the tokenizer is known (trim, training).
 
 Source readers keep OpenAI-style tool calls in the canonical messages (``resources/sources/tool_calls.py``), but
-many chat templates silently drop ``tool_calls`` or the ``tool`` role (the project's default template renders only
-``content``), and training on such a rendering would teach the model answers to questions it never saw. So a
-template is probed once with a conversation whose function name, argument and tool result are unique markers: it
-supports tools only if all three come out in the rendered text. Examples that use tools are rejected with a clear
-reason on a template that does not.
+many chat templates silently drop ``tool_calls`` or the ``tool`` role (the project's default template renders both:
+``resources/model/chat_template.py``), and training on such a rendering would teach the model answers to questions
+it never saw. So a template is probed once with a conversation whose function name, argument and tool result are
+unique markers: it supports tools only if all three come out in the rendered text. Examples that use tools are
+rejected with a clear reason on a template that does not.
 """
 
 from __future__ import annotations

@@ -2,6 +2,12 @@
 
 An example whose final assistant answer is empty after cleaning (it was only markup, or only whitespace) teaches
 the model to answer with nothing, so it is filtered with reason "empty_answer" rather than kept.
+
+Tool calls are scrubbed too: every string inside a call's ``arguments`` (nested objects and lists included) loses
+its personal data, because a model trained on ``send_mail({"to": "jane@example.com"})`` learns the address as
+surely as from free text. Arguments are only scrubbed, not normalised: they are structured values the model must
+reproduce exactly, and markup stripping or whitespace folding could change what a call means. Tool results are
+ordinary ``content`` and are cleaned like every other message.
 """
 
 from __future__ import annotations
@@ -37,6 +43,28 @@ def clean_text(text: str, norm: NormaliseConfig, pii: bool, changes: Counter, fo
     return out
 
 
+def scrub_value(value: Any, found: Counter) -> Any:
+    """``value`` with PII scrubbed from every string it holds; keys, numbers and structure are left alone."""
+    if isinstance(value, str):
+        out, f = scrub_pii(value)
+        found.update(f)
+        return out
+    if isinstance(value, dict):
+        return {k: scrub_value(v, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_value(v, found) for v in value]
+    return value
+
+
+def clean_message(m: dict[str, Any], norm: NormaliseConfig, pii: bool, changes: Counter, found: Counter) -> dict:
+    out = {**m, "content": clean_text(m.get("content", ""), norm, pii, changes, found)}
+    if pii and m.get("tool_calls"):
+        out["tool_calls"] = [{**c, "function": {**c["function"],
+                                                "arguments": scrub_value(c["function"].get("arguments"), found)}}
+                             for c in m["tool_calls"]]
+    return out
+
+
 def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Normalise and scrub every example; return (cleaned examples, ledger for every input row, stats).
@@ -52,7 +80,7 @@ def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None 
         except (json.JSONDecodeError, TypeError) as exc:
             raise ValueError(f"example {rec.get('id')!r}: messages is not a JSON list of {{role, content}} "
                              f"({exc}); fix the source reader that produced it") from exc
-        cleaned = [{**m, "content": clean_text(m.get("content", ""), norm, do_pii, changes, found)} for m in msgs]
+        cleaned = [clean_message(m, norm, do_pii, changes, found) for m in msgs]
         answers = [m["content"] for m in cleaned if m.get("role") == "assistant"]
         entry = dict(id=rec["id"], source=rec.get("source", ""), drop=rec.get("drop", ""), file="",
                      line=int(rec.get("row", 0) or 0), stage=STAGE)

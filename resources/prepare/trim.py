@@ -4,6 +4,10 @@ Length is the token count of the chat-formatted example (``tokenizer.apply_chat_
 trainer will see. Truncation only ever cuts prompt text (the longest user message, from its middle or end):
 the reference answer is what the model learns to produce, so cutting it would teach truncated answers. An
 example whose answer does not fit even with an empty prompt is filtered ("answer_too_long"), never cut.
+
+Tool use is checked first, because this is the first stage that knows the base model's tokenizer: an example
+with tool calls or tool results that the chat template cannot render is filtered ("tools unsupported: ..."), since
+its length would be measured, and its training text built, without the calls the answer depends on.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from resources.model.tool_rendering import tool_rendering_problem
 from resources.schema import FILTERED, KEPT, LEDGER_COLUMNS, EXAMPLE_COLUMNS, ledger_entry, messages_of
 
 STAGE = "trim"
@@ -110,13 +115,18 @@ def trim_examples(examples: pd.DataFrame, tokenizer, max_tokens: int, mode: str 
     if truncate_from not in ("middle", "end"):
         raise ValueError(f"truncate_from {truncate_from!r}: use 'middle' or 'end'")
     kept, ledger, before, after = [], [], [], []
-    counts = {"truncated": 0, "too_long": 0, "answer_too_long": 0}
+    counts = {"truncated": 0, "too_long": 0, "answer_too_long": 0, "tools_unsupported": 0}
     for rec in examples.to_dict("records"):
         msgs = messages_of(rec)
-        n = token_length(tokenizer, msgs)
-        before.append(n)
         entry = dict(id=rec["id"], source=rec.get("source", ""), drop=rec.get("drop", ""), file="",
                      line=int(rec.get("row", 0) or 0), stage=STAGE)
+        problem = tool_rendering_problem(tokenizer, msgs)
+        if problem:
+            counts["tools_unsupported"] += 1
+            ledger.append(ledger_entry(**entry, state=FILTERED, reason=problem))
+            continue
+        n = token_length(tokenizer, msgs)
+        before.append(n)
         if n > max_tokens:
             reason = "too_long"
             if mode == "truncate":
