@@ -67,6 +67,7 @@ def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStor
     upstream_ledger = read_table(layout.normalised(), "ledger.parquet", LEDGER_COLUMNS)
     items = pd.DataFrame({"id": examples["id"], "text": [example_text(r) for r in examples.to_dict("records")],
                           "source": examples["source"], "created_at": examples["created_at"]})
+    index_status = dedup.index_status(layout.minhash_index())  # "rebuilt: ..." when the settings changed
     decisions = dedup.deduplicate(items, index_dir=layout.minhash_index())
     kept, ledger, clusters, preview = apply_duplicates(examples, decisions, upstream_ledger)
     with atomic_dir(layout.deduplicated()) as tmp:
@@ -82,6 +83,7 @@ def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStor
             "rows_out": dg.MetadataValue.int(len(kept)),
             "exact_duplicates": dg.MetadataValue.int(int(kinds.get("exact", 0))),
             "near_duplicates": dg.MetadataValue.int(int(kinds.get("near", 0))),
+            "minhash_index": dg.MetadataValue.text(index_status),
             "duplicate_clusters": dg.MetadataValue.md(frame_table(preview, 15) if len(preview) else "no duplicates"),
             "path": dg.MetadataValue.path(str(out)),
         })

@@ -159,15 +159,6 @@ def test_incremental_index(tmp_path, monkeypatch):
     assert by_id(only_new)["t/10"] == (survivor, "exact" if survivor == "t/1" else "near")
 
 
-def test_index_refuses_other_settings_and_changed_text(tmp_path):
-    index = tmp_path / "idx"
-    Deduplicator().deduplicate(frame([("a", A, "s", "")]), index_dir=index)
-    with pytest.raises(ValueError, match="other settings"):
-        Deduplicator(num_perm=64).deduplicate(frame([("a", A, "s", "")]), index_dir=index)
-    with pytest.raises(ValueError, match="'a' is already in the MinHash index"):
-        Deduplicator().deduplicate(frame([("a", OTHER, "s", "")]), index_dir=index)
-
-
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="lack column"):
         Deduplicator().deduplicate(pd.DataFrame({"id": ["a"], "text": ["x"]}))

@@ -9,7 +9,9 @@
 With ``index_dir`` the run is incremental (``index.MinHashIndex``): ids already indexed keep the decision made
 when they were first seen and are not re-hashed; new rows are compared with each other and with everything
 indexed. A new row that duplicates an indexed survivor points at that survivor even if the new row would rank
-higher: a decision already published (and maybe trained on) is never silently reversed.
+higher: a decision already published (and maybe trained on) is never silently reversed. An index built with
+other settings is rebuilt, and a re-delivered drop (an indexed id with other text) replaces its old rows
+(``index_upkeep``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pandas as pd
 from resources.dedup.bands import candidate_pairs, cross_candidate_pairs, lsh_params
 from resources.dedup.clusters import SurvivorRule, UnionFind, timestamps
 from resources.dedup.index import IndexSettings, MinHashIndex
+from resources.dedup.index_upkeep import forget_redelivered, index_status, open_index
 from resources.dedup.jaccard import SetCache, jaccard, verified, verify_pairs
 from resources.dedup.minhash import HashedBatch, MinHasher
 from resources.dedup.shingles import CHAR_FALLBACK_WORDS, Shingling
@@ -66,6 +69,10 @@ class Deduplicator(dg.ConfigurableResource):
         return IndexSettings(threshold=self.threshold, num_perm=self.num_perm, seed=self.seed,
                              shingle_size=sh.size, shingle_unit=sh.unit, min_words=sh.min_words, bands=b, rows=r)
 
+    def index_status(self, index_dir: Path | str | None) -> str:
+        """What ``deduplicate`` will do with ``index_dir``: "new", "reused" or "rebuilt: why" (asked before)."""
+        return index_status(index_dir, self.index_settings())
+
     # --- pairs ---------------------------------------------------------------------------------------------
     def near_pairs(self, queries: list[str], references: list[str]) -> list[tuple[int, int, float]]:
         """(query index, reference index, exact Jaccard) for every query that near-duplicates a reference
@@ -106,23 +113,17 @@ class Deduplicator(dg.ConfigurableResource):
         sources = items["source"].tolist()
         created = ["" if _blank(c) else str(c) for c in items["created_at"].tolist()]
 
-        settings = self.index_settings()
         index_path = Path(index_dir) if index_dir is not None else None
-        if index_path is not None and (index_path / "settings.json").exists():
-            index = MinHashIndex.load(index_path, settings)
-        else:
-            index = MinHashIndex(settings)
+        index, status = open_index(index_path, self.index_settings())
 
         decisions: list[tuple[Any, Any, float]] = [(None, None, float("nan"))] * len(ids)
         known = [i for i, x in enumerate(ids) if x in index]
-        if known:
-            for i, digest in zip(known, text_digests([texts[i] for i in known], self._shingling())):
+        digests = text_digests([texts[i] for i in known], self._shingling()) if known else []
+        changed = [ids[i] for i, d in zip(known, digests) if index.record(index.position(ids[i]))["digest"] != d]
+        forgotten = forget_redelivered(index, changed, set(ids))  # a corrected drop is decided again
+        for i in known:
+            if ids[i] in index:
                 rec = index.record(index.position(ids[i]))
-                if rec["digest"] != digest:
-                    raise ValueError(
-                        f"deduplicate: id {ids[i]!r} is already in the MinHash index {index_path} with a different "
-                        "text; ids must name immutable rows (give changed content a new id, or delete the index "
-                        "folder to rebuild it)")
                 sim = rec["similarity"]
                 decisions[i] = (rec["duplicate_of"], rec["kind"], float("nan") if sim is None else float(sim))
 
@@ -139,7 +140,8 @@ class Deduplicator(dg.ConfigurableResource):
                      "created_at": created[i], "duplicate_of": d[0], "kind": d[1],
                      "similarity": None if np.isnan(d[2]) else d[2]}
                     for i, digest, d in zip(new, batch.digests, new_decisions)])
-                index.save(index_path)
+        if index_path is not None and (new or forgotten or status != "reused"):
+            index.save(index_path)
 
         # object columns keep None (pandas 3 would otherwise infer a string dtype with NaN for survivors)
         return pd.DataFrame({"id": pd.Series(ids, dtype=object),

@@ -29,6 +29,8 @@ from resources.dedup.minhash import SCHEME, HashedBatch
 from resources.dedup.normalise import VERSION as NORMALISATION
 
 FORMAT = 1
+# What an index folder from before normalisation was recorded says it was built with.
+_UNRECORDED_NORMALISATION = "lower-whitespace-0"
 ITEM_COLUMNS = ("id", "digest", "source", "created_at", "duplicate_of", "kind", "similarity")
 
 
@@ -127,6 +129,26 @@ class MinHashIndex:
         self._counts.append(np.diff(batch.offsets).astype(np.int64))
         self._offsets = None
 
+    def remove(self, ids: set[str] | list[str]) -> set[str]:
+        """Drop ``ids`` and every item recorded as a duplicate of one of them (its decision named a row that is
+        gone; it is decided again when next seen). Returns the ids removed."""
+        gone = {i for i in ids if i in self._pos}
+        gone |= {self.ids[p] for p, dup in enumerate(self._columns["duplicate_of"]) if dup in gone}
+        if not gone:
+            return gone
+        keep = np.array([i not in gone for i in self.ids], dtype=bool)
+        offsets, hashes = self.offsets, self._hashes[0]
+        counts = np.diff(offsets)
+        self._hashes = [hashes[np.repeat(keep, counts)]]
+        self._counts = [counts[keep]]
+        self._offsets = None
+        self._signatures = [self.signatures[keep]]
+        self._columns = {c: [v for v, k in zip(col, keep.tolist()) if k] for c, col in self._columns.items()}
+        self.ids = [i for i, k in zip(self.ids, keep.tolist()) if k]
+        self._pos = {i: p for p, i in enumerate(self.ids)}
+        self._lsh, self._lsh_size = None, 0
+        return gone
+
     def _lsh_index(self):
         from datasketch import LeanMinHash, MinHashLSH
 
@@ -165,20 +187,28 @@ class MinHashIndex:
                                                                columns=list(ITEM_COLUMNS)))
         return Path(directory)
 
+    @staticmethod
+    def stored_settings(directory: Path | str) -> IndexSettings | None:
+        """The settings an index folder was built with; None when there is no index there."""
+        settings_path = Path(directory) / "settings.json"
+        if not settings_path.is_file():
+            return None
+        stored = json.loads(settings_path.read_text(encoding="utf-8"))
+        stored.setdefault("normalisation", _UNRECORDED_NORMALISATION)
+        return IndexSettings(**stored)
+
     @classmethod
     def load(cls, directory: Path | str, expected: IndexSettings | None = None) -> "MinHashIndex":
         """Read an index folder; with ``expected``, refuse one built with other settings."""
         import pandas as pd
 
         directory = Path(directory)
-        settings_path = directory / "settings.json"
-        if not settings_path.is_file():
-            raise FileNotFoundError(f"{settings_path} missing: {directory} is not a MinHash index folder")
-        settings = IndexSettings(**json.loads(settings_path.read_text(encoding="utf-8")))
+        settings = cls.stored_settings(directory)
+        if settings is None:
+            raise FileNotFoundError(f"{directory / 'settings.json'} missing: {directory} is not a MinHash index folder")
         if expected is not None and settings != expected:
-            diff = {k: (v, getattr(expected, k)) for k, v in asdict(settings).items() if getattr(expected, k) != v}
-            raise ValueError(f"MinHash index {directory} was built with other settings (stored, wanted): {diff}. "
-                             "Its hashes cannot be compared with new ones; delete the folder to rebuild it.")
+            raise ValueError(f"MinHash index {directory} was built with other settings (stored -> wanted): "
+                             f"{settings_change(settings, expected)}. Its hashes cannot be compared with new ones.")
         index = cls(settings)
         items = pd.read_parquet(directory / "items.parquet")
         offsets = np.load(directory / "offsets.npy")
@@ -195,6 +225,11 @@ class MinHashIndex:
         index._counts = [np.diff(offsets)]
         index._offsets = offsets
         return index
+
+
+def settings_change(old: IndexSettings, new: IndexSettings) -> str:
+    """``name: old -> new`` for every setting that differs."""
+    return ", ".join(f"{k}: {v} -> {getattr(new, k)}" for k, v in asdict(old).items() if getattr(new, k) != v)
 
 
 def _missing(value: Any) -> bool:
