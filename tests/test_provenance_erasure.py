@@ -126,3 +126,30 @@ def test_lookup_job_and_erasure_report_metadata(tmp_path):
         assert mat.metadata["promoted_contains_erased_data"].value is True
         report = mat.metadata["report"].value
         assert report.startswith("## ⚠ PROMOTED VERSION CONTAINS ERASED DATA") and "v-first" in report
+
+
+def test_erased_rows_leave_the_dedup_index_so_a_later_copy_is_kept(tmp_path):
+    from resources.dedup.engine import Deduplicator
+    from resources.dedup.index import MinHashIndex
+
+    w = make_world(tmp_path, version=False)
+    index = Layout(w["root"]).minhash_index()
+    jane_text = "My Tromsø lamp (order NH-100200) arrived broken, please refund me. " * 12
+    dedup = Deduplicator()
+    items = pd.DataFrame({"id": [w["ids"]["jane"], w["ids"]["other"]], "text": [jane_text, "Where is my Malmö table?"],
+                          "source": "reviewed_interactions", "created_at": ""})
+    dedup.deduplicate(items, index_dir=index)
+    result = apply_request(w["root"], _request(tmp_path / "inbox", ids=[w["ids"]["jane"]]), expand_duplicates=False)
+    assert result["removed_from_dedup_index"] == 1
+    assert w["ids"]["jane"] not in MinHashIndex.load(index) and w["ids"]["other"] in MinHashIndex.load(index)
+    # the customer writes the same text again, in a later drop: it is kept, not merged into the erased row
+    later = "reviewed_interactions/2027-01-05.jsonl/1"
+    decisions = dedup.deduplicate(pd.DataFrame({"id": [later], "text": [jane_text.upper()],
+                                                "source": "reviewed_interactions", "created_at": ""}), index_dir=index)
+    assert decisions["duplicate_of"].tolist() == [None]
+    from resources.datasets.duplicates import apply_duplicates
+    from resources.schema import EXAMPLE_COLUMNS, LEDGER_COLUMNS
+
+    example = pd.DataFrame([{c: "" for c in EXAMPLE_COLUMNS} | {"id": later, "origin_ids": json.dumps([later])}])
+    kept, *_ = apply_duplicates(example, decisions, pd.DataFrame(columns=list(LEDGER_COLUMNS)))
+    assert json.loads(kept["origin_ids"].item()) == [later]  # its provenance names no erased row

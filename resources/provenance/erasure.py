@@ -5,7 +5,9 @@ Steps, each idempotent so a crashed or repeated application is safe:
    (and through earlier requests' resolved rows, for rows already gone from the ingested drops);
 2. widen to duplicates: a row merged into another example by deduplication (or one that absorbed it) is
    near-identical content, so it goes too unless ``expand_duplicates=False``;
-3. append the rows to the tombstone list, which the source assets apply on their next ingest of the drop;
+3. append the rows to the tombstone list, which the source assets apply on their next ingest of the drop, and
+   remove them from the dedup MinHash index (else a later copy of the erased text would be dropped as a
+   duplicate of a row that no longer exists, and its provenance would name the erased row);
 4. mark every model version trained on any of the rows ``contains_erased_data`` (a blocking flag: the registry
    refuses to promote it, or roll back to it);
 5. append the request, its resolved rows (subjects only as keyed hashes) and the flagged versions to
@@ -67,6 +69,10 @@ def apply_request(artifact_root: Path | str, request_path: Path | str, *, catalo
     rows = named | expanded
     at = _now()
     new = add_tombstones(root, rows, request_id=request.request_id, erased_at=at)
+    from resources.dedup.index_upkeep import erase_from_index
+    from resources.layout import Layout
+
+    unindexed = erase_from_index(Layout(root).minhash_index(), rows)
     affected = _flag_versions(root, versions, rows, request.request_id)
 
     entry = {
@@ -75,6 +81,7 @@ def apply_request(artifact_root: Path | str, request_path: Path | str, *, catalo
         "ids_requested": request.ids, "subjects_requested": len(request.subjects),
         "subjects_unresolved": unresolved, "subject_rows": subject_rows,
         "rows": sorted(rows), "expanded_duplicates": sorted(expanded), "newly_tombstoned": len(new),
+        "removed_from_dedup_index": len(unindexed),
         "affected_drops": sorted({f"{s}/{d}" for s, d, _ in filter(None, map(parse_row_id, rows))}),
         "affected_versions": affected,
     }
