@@ -58,6 +58,28 @@ def no_leakage(store: ArtifactStore) -> dg.AssetCheckResult:
                                                   if leaks else "none")})
 
 
+@dg.asset_check(asset="training_datasets", blocking=True,
+                description="No training item contains a held-out or benchmark item (13-gram / 8-gram containment).")
+def no_contamination(store: ArtifactStore) -> dg.AssetCheckResult:
+    from resources.prepare.decontaminate import contaminated_items
+
+    stats = _datasets_stats(store)
+    # a build from before containment existed never looked: unknown is not clean
+    remaining = stats.get("contamination_remaining")
+    dec = stats.get("decontamination", {})
+    removed = contaminated_items(dec)
+    return dg.AssetCheckResult(
+        passed=remaining == [],
+        metadata={"remaining": dg.MetadataValue.int(len(remaining or [])),
+                  "checked": dg.MetadataValue.bool(remaining is not None),
+                  "removed_contaminating_eval": dg.MetadataValue.int(int(dec.get("contaminates_eval", 0))),
+                  "removed_contaminating_benchmark": dg.MetadataValue.int(int(dec.get("contaminates_benchmark", 0))),
+                  "contaminated_items": dg.MetadataValue.md(
+                      markdown_table(["kind", "item", "training rows removed"], removed) if removed else "none"),
+                  "remaining_rows": dg.MetadataValue.md(
+                      markdown_table(["train id", "kind", "item"], remaining[:20]) if remaining else "none")})
+
+
 @dg.asset_check(asset="evaluation_summary", blocking=True,
                 description="The chosen checkpoint has an evaluation report and no forgetting flag.")
 def chosen_checkpoint_is_sound(store: ArtifactStore) -> dg.AssetCheckResult:
@@ -74,4 +96,4 @@ def chosen_checkpoint_is_sound(store: ArtifactStore) -> dg.AssetCheckResult:
                   "forgetting_flagged": dg.MetadataValue.bool(flagged)})
 
 
-all_checks = [rows_accounted, reject_rate, no_leakage, chosen_checkpoint_is_sound]
+all_checks = [rows_accounted, reject_rate, no_leakage, no_contamination, chosen_checkpoint_is_sound]

@@ -90,26 +90,30 @@ def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStor
 
 
 @dg.asset(automation_condition=on_changed_inputs, group_name="prepare", deps=[deduplicated_examples, dg.AssetKey("base_model")],
-          kinds={"python", "parquet"}, tags={"compute": "cpu"}, owners=["team:data"], code_version="1",
+          kinds={"python", "parquet"}, tags={"compute": "cpu"}, owners=["team:data"], code_version="2",
           description="Train and held-out sets: trimmed by base-model tokens, split by duplicate cluster, decontaminated.")
 @publishes_artifacts
 def training_datasets(context: dg.AssetExecutionContext, store: ArtifactStore, prepare: PrepareConfig,
                       dedup: Deduplicator, base: BaseModel, evaluator: Evaluator) -> dg.MaterializeResult:
-    from resources.datasets.benchmark_sample import benchmark_texts
+    from resources.datasets.benchmark_items import benchmark_items
     from resources.datasets.build import build_datasets
+    from resources.prepare.decontaminate import contaminated_items
 
     layout = Layout(store.path())
     base_dir = base.local_dir(layout.base_model(base.slug()))
     result = build_datasets(layout, prepare=prepare, dedup=dedup, base_model_dir=base_dir,
                             trust_remote_code=base.trust_remote_code,
-                            benchmark_texts=benchmark_texts(evaluator))
+                            benchmark_items=benchmark_items(evaluator))
     out = layout.datasets()
+    found = contaminated_items(result.decontamination)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(content_hash(out / "train.parquet", out / "eval.parquet")),
         metadata={
             "train_rows": dg.MetadataValue.int(result.train_rows),
             "eval_rows": dg.MetadataValue.int(result.eval_rows),
             "removed_as_contaminating": dg.MetadataValue.int(result.contaminating),
+            "contaminated_items": dg.MetadataValue.md(markdown_table(["kind", "item", "training rows removed"], found)
+                                                      if found else "none"),
             "trimmed": dg.MetadataValue.md(markdown_table(["outcome", "rows"], sorted(result.trim_counts.items()))),
             "length_histogram": dg.MetadataValue.md(result.length_histogram_md),
             "per_task": dg.MetadataValue.md(frame_table(result.per_task)),

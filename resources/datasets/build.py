@@ -32,6 +32,7 @@ class DatasetsResult:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     leaks: list = field(default_factory=list)
+    decontamination: dict = field(default_factory=dict)
 
 
 def source_inputs(layout: Layout) -> pd.DataFrame:
@@ -56,7 +57,7 @@ def write_record_set(layout: Layout, train: pd.DataFrame) -> Path:
 
 
 def build_datasets(layout: Layout, *, prepare, dedup, base_model_dir: Path, trust_remote_code: bool,
-                   benchmark_texts: list[str]) -> DatasetsResult:
+                   benchmark_items: list[tuple[str, str]]) -> DatasetsResult:
     from resources.model.loading import load_tokenizer
     from resources.prepare.accounting import account, merge_ledgers
     from resources.prepare.decontaminate import decontaminate, find_leaks
@@ -77,7 +78,9 @@ def build_datasets(layout: Layout, *, prepare, dedup, base_model_dir: Path, trus
     train, held_out, split_stats = split_by_cluster(
         trimmed, dict(zip(clusters["id"], clusters["cluster"])), eval_fraction=prepare.eval_fraction,
         min_eval=prepare.min_eval, seed=prepare.split_seed, stratify_by_task=prepare.stratify_by_task)
-    train, held_out, dec_ledger, dec_stats = decontaminate(train, held_out, benchmark_texts, dedup.near_pairs)
+    train, held_out, dec_ledger, dec_stats = decontaminate(
+        train, held_out, benchmark_items, dedup.near_pairs, containment=prepare.containment_settings(),
+        eval_template_rows=prepare.decontaminate_template_rows, eval_long_ngram=prepare.decontaminate_eval_long_ngram)
     ledger = merge_ledgers(upstream_ledger, trim_ledger, dec_ledger)
     report = account(ledger, source_inputs(layout), warn_rate=prepare.reject_warn_rate,
                      fail_rate=prepare.reject_fail_rate)
@@ -90,7 +93,8 @@ def build_datasets(layout: Layout, *, prepare, dedup, base_model_dir: Path, trus
                                 title="Example length (base-model tokens)", xlabel="tokens")
     stats = {"trim": trim_stats, "split": split_stats, "decontamination": dec_stats,
              "accounting_problems": report.problems, "accounting_warnings": report.warnings,
-             "leaks": [list(map(str, leak)) for leak in leaks], "record_set": str(record_set)}
+             "leaks": [list(map(str, leak)) for leak in leaks], "contamination_remaining": dec_stats["remaining"],
+             "record_set": str(record_set)}
     # Provenance (origin_ids) lives in the record set, not in the training files: a drop that only adds
     # near-duplicates extends a survivor's origin_ids but leaves what the model sees, and so the data version
     # that decides whether to retrain, unchanged.
@@ -110,4 +114,4 @@ def build_datasets(layout: Layout, *, prepare, dedup, base_model_dir: Path, trus
         contaminating=int(dec_stats.get("contaminates_eval", 0)) + int(dec_stats.get("contaminates_benchmark", 0)),
         trim_counts=trim_counts, length_histogram_md=histogram_md, per_task=per_task, accounting=report.table,
         train_preview=train[["id", "task", "reference"]].head(5), record_set=record_set,
-        problems=report.problems, warnings=report.warnings, leaks=leaks)
+        problems=report.problems, warnings=report.warnings, leaks=leaks, decontamination=dec_stats)

@@ -26,6 +26,14 @@ class PrepareConfig(dg.ConfigurableResource):
     min_eval: int = 8
     split_seed: str = "privft-split-1"  # changing it reshuffles which clusters are held out
     stratify_by_task: bool = True
+    # decontamination (resources/prepare/containment.py): a training row containing a benchmark item's
+    # decontaminate_ngram-gram, or decontaminate_short_share of a held-out or benchmark item's short n-grams, is removed
+    decontaminate_ngram: int = 13
+    decontaminate_short_ngram: int = 8
+    decontaminate_short_share: float = 0.5
+    decontaminate_boilerplate_items: int = 10  # n-grams in more items than this are the benchmark's boilerplate
+    decontaminate_template_rows: int = 10      # held-out n-grams in more training rows than this are templates
+    decontaminate_eval_long_ngram: bool = False  # any-13-gram rule for held-out items too (removes templated rows)
     # row accounting (resources/prepare/accounting.py): share of rejected rows per source that warns / fails
     reject_warn_rate: float = 0.05
     reject_fail_rate: float = 0.25
@@ -33,6 +41,13 @@ class PrepareConfig(dg.ConfigurableResource):
     def normalise_config(self) -> NormaliseConfig:
         return NormaliseConfig(unicode_form=self.unicode_form or None, fix_mojibake=self.fix_mojibake,
                                strip_html=self.strip_html, normalise_whitespace=self.normalise_whitespace)
+
+    def containment_settings(self):
+        from resources.prepare.containment import ContainmentSettings
+
+        return ContainmentSettings(long_n=self.decontaminate_ngram, short_n=self.decontaminate_short_ngram,
+                                   short_share=self.decontaminate_short_share,
+                                   max_item_share=self.decontaminate_boilerplate_items)
 
     def check(self) -> "PrepareConfig":
         """Fail early, naming the field, instead of deep inside a run."""
@@ -50,6 +65,14 @@ class PrepareConfig(dg.ConfigurableResource):
         if not 0.0 <= self.reject_warn_rate <= self.reject_fail_rate <= 1.0:
             problems.append(f"reject rates warn={self.reject_warn_rate} fail={self.reject_fail_rate}: "
                             "need 0 <= warn <= fail <= 1")
+        if not 0 < self.decontaminate_short_ngram <= self.decontaminate_ngram:
+            problems.append(f"decontaminate n-grams short={self.decontaminate_short_ngram} "
+                            f"long={self.decontaminate_ngram}: need 0 < short <= long")
+        if not 0.0 < self.decontaminate_short_share <= 1.0:
+            problems.append(f"decontaminate_short_share {self.decontaminate_short_share}: must lie in (0, 1]")
+        if self.decontaminate_boilerplate_items < 1 or self.decontaminate_template_rows < 0:
+            problems.append("decontaminate_boilerplate_items must be at least 1 and decontaminate_template_rows "
+                            "not negative (0 turns the template filter off)")
         try:
             self.normalise_config()
         except ValueError as exc:
