@@ -3,8 +3,10 @@
 The merged folder is meant to stand alone: plain ``transformers`` and safetensors, no adapter library. Loading it
 in the publishing process would prove nothing (peft is already imported there, and the model objects are
 still in memory), so a fresh ``python -c`` process loads the folder from disk, encodes the fixed prompts with the
-folder's own tokenizer and chat template, records full logits and greedy generations, and asserts at the end
-that ``peft`` was never imported. The parent compares these with base+adapter (see ``merge.py``).
+folder's own tokenizer and chat template, records its greedy generations and its logits over the sequences the
+parent hands it (each prompt with base+adapter's answer), and asserts at the end that ``peft`` was never
+imported. It runs in the dtype asked for, on the GPU when there is one, as a consumer would. The parent
+compares its outputs with base+adapter (see ``merge.py`` and ``merge_check.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ with torch.no_grad():
     for i, prompt in enumerate(req["prompts"]):
         ids = encode_prompt(tok, prompt)
         x = torch.tensor([ids], device=device)
-        logits[f"p{i}"] = model(input_ids=x).logits[0].float().cpu().contiguous()
+        seq = torch.tensor([req["sequences"][i]], device=device)
+        logits[f"p{i}"] = model(input_ids=seq).logits[0].float().cpu().contiguous()
         out = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=req["max_new_tokens"],
                              do_sample=False, num_beams=1, pad_token_id=pad)
         new = out[0, len(ids):].tolist()
@@ -61,19 +64,22 @@ json.dump({"results": results, "peft_imported": bool(peft_modules), "dtype": str
 class FreshLoad:
     ok: bool
     results: list[dict[str, Any]] = field(default_factory=list)
-    logits: list[Any] = field(default_factory=list)  # fp32 torch tensors [seq, vocab], one per prompt
+    logits: list[Any] = field(default_factory=list)  # torch tensors [len(sequence), vocab], one per prompt
     error: str = ""
 
 
-def load_in_fresh_process(merged_dir: Path | str, prompts: Sequence[Prompt], *, dtype: str, max_new_tokens: int,
-                          trust_remote_code: bool = False, timeout_s: float = 1800) -> FreshLoad:
-    """Run ``CHILD`` on ``merged_dir``; never raises for a failed load, it reports it in ``FreshLoad.error``."""
+def load_in_fresh_process(merged_dir: Path | str, prompts: Sequence[Prompt], sequences: Sequence[Sequence[int]], *,
+                          dtype: str, max_new_tokens: int, trust_remote_code: bool = False,
+                          timeout_s: float = 1800) -> FreshLoad:
+    """Run ``CHILD`` on ``merged_dir``: greedy generations for ``prompts``, logits over ``sequences`` (one per
+    prompt). Never raises for a failed load, it reports it in ``FreshLoad.error``."""
     from safetensors.torch import load_file
 
     with tempfile.TemporaryDirectory(prefix="privft-fresh-") as work:
         work = Path(work)
         request, result, logits = work / "request.json", work / "result.json", work / "logits.safetensors"
         request.write_text(json.dumps({"prompts": [p if isinstance(p, str) else list(p) for p in prompts],
+                                       "sequences": [list(map(int, s)) for s in sequences],
                                        "dtype": dtype, "max_new_tokens": max_new_tokens,
                                        "trust_remote_code": trust_remote_code}))
         # Offline like every stage: a merged folder that tries to reach the hub is broken, not slow.
