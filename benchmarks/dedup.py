@@ -7,7 +7,7 @@ synthetic vocabulary, plus planted near duplicates: clusters of 1-4 copies made 
 insertions and deletions at a rate drawn per copy from [0, 6 %] (some copies are edits of earlier copies, some
 only re-cased/re-spaced), which spreads pair similarities from ~0.5 to 1.0 around the 0.8 threshold.
 
-Both sides see the SAME shingles (word 3-grams of the normalised text, ``plain_normalise`` here: the same
+Both sides see the SAME shingles (word 3-grams of the normalised text, ``exact_truth.plain_normalise``: the same
 definition as ``resources/dedup/normalise.py`` in plain Python; asserted on a sample):
 - project: ``Deduplicator.deduplicate`` on the whole frame (timed: shingling, hashing, MinHash, LSH, exact
   verification, clustering, survivors), and ``Deduplicator.self_pairs`` for the verified pairs scored below;
@@ -17,7 +17,7 @@ definition as ``resources/dedup/normalise.py`` in plain Python; asserted on a sa
   ``speedup_vs_baseline_without_normalising`` leaves the baseline's normalising out of its time.
 
 Ground truth = pairs whose exact Jaccard on the shingle sets is >= threshold, computed exactly (an inverted
-index finds every pair sharing a shingle, then exact set Jaccard) over a random sample of documents together with
+index of each set's rarest shingles, the prefix filter, finds every such pair; then exact set Jaccard) over a random sample of documents together with
 every planted cluster member. recall = share of those pairs found; precision = share of ALL found pairs whose
 exact Jaccard is >= threshold.
 
@@ -34,9 +34,6 @@ import json
 import os
 import sys
 import time
-import unicodedata
-from collections import defaultdict
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +41,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-K = 3  # the Deduplicator's default shingle size
 
 
 def make_corpus(n_docs: int, seed: int) -> tuple[list[str], list[list[int]]]:
@@ -113,43 +109,6 @@ def make_corpus(n_docs: int, seed: int) -> tuple[list[str], list[list[int]]]:
     return texts, [[int(where[m]) for m in c] for c in clusters]
 
 
-_ASCII_PUNCT = str.maketrans({chr(c): " " for c in range(128) if unicodedata.category(chr(c)).startswith("P")})
-
-
-def plain_normalise(text: str) -> str:
-    if not text.isascii():
-        from resources.dedup.normalise import FOLDS
-
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) != "Mn").casefold()
-        text = "".join(" " if unicodedata.category(c).startswith("P") else FOLDS.get(c, c) for c in text)
-        return unicodedata.normalize("NFC", text)
-    return text.lower().translate(_ASCII_PUNCT)
-
-
-def plain_shingles(text: str, normalised: bool = False) -> set[str]:
-    words = (text if normalised else plain_normalise(text)).split()
-    return {" ".join(words[i:i + K]) for i in range(len(words) - K + 1)}
-
-
-def jaccard(a: set, b: set) -> float:
-    inter = len(a & b)
-    return inter / (len(a) + len(b) - inter) if (a or b) else 0.0
-
-
-def ground_truth(sets: list[set[str]], universe: list[int], clusters: list[list[int]], t: float) -> set[tuple]:
-    postings: dict[str, list[int]] = defaultdict(list)
-    for d in universe:
-        for s in sets[d]:
-            postings[s].append(d)
-    candidates: set[tuple[int, int]] = set()
-    for docs in postings.values():
-        if len(docs) > 1:
-            candidates.update(combinations(sorted(docs), 2))
-    for c in clusters:
-        candidates.update(combinations(sorted(c), 2))
-    return {p for p in candidates if jaccard(sets[p[0]], sets[p[1]]) >= t}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=50000)
@@ -163,6 +122,7 @@ def main() -> None:
 
     import pandas as pd
     from datasketch import MinHash, MinHashLSH
+    from exact_truth import ground_truth, jaccard, plain_normalise, plain_shingles
 
     from resources.dedup.engine import Deduplicator
     from resources.dedup.shingles import shingles
