@@ -11,7 +11,9 @@ from assets.conditions import on_changed_inputs, on_new_evaluation
 from resources.reports.markdown import markdown_table
 from assets.train import checkpoint_dir, model_version as base_model_version
 from resources.layout import Layout
+from resources.evaluation.evaluator import Evaluator
 from resources.model.base_model import BaseModel
+from resources.publishing.held_out import CurrentHeldOut
 from resources.publishing.publisher import Publisher
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.storage import content_hash
@@ -22,7 +24,29 @@ def _registry_root(store: ArtifactStore):
     return Layout(store.path()).root / "registry"
 
 
-def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict, base_dir) -> dict:
+def _current_held_out(layout: Layout, base: BaseModel, evaluator: Evaluator, publisher: Publisher) -> CurrentHeldOut:
+    """Today's held-out set, on which the candidate and the promoted version are compared."""
+    base_dir = base.local_dir(layout.base_model(base.slug()))
+    return CurrentHeldOut(evaluator, layout.datasets() / "eval.parquet", base_dir, base_model_version(base_dir),
+                          scores_dir=lambda version: layout.version_scores(publisher.model_name, version),
+                          trust_remote_code=base.trust_remote_code, allow_pickle=base.allow_pickle)
+
+
+def _comparison_metadata(compared: dict) -> dict:
+    """Candidate and promoted version on the same held-out set, as the UI shows them."""
+    number = lambda v: dg.MetadataValue.float(float("nan") if v is None else float(v))  # noqa: E731
+    incumbent = compared.get("incumbent") or {}
+    return {"primary_metric": str(compared.get("metric")),
+            "held_out_data_version": str((compared.get("held_out") or {}).get("data_version", "not recorded")),
+            "candidate_value": number((compared.get("candidate") or {}).get("value")),
+            "incumbent_version": str(incumbent.get("version") or "none"),
+            "incumbent_value_same_held_out": number(incumbent.get("value")),
+            "incumbent_measured": str(incumbent.get("measured") or "nothing promoted"),
+            "base_zero_shot_value": number(compared.get("base_zero_shot"))}
+
+
+def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict, base_dir,
+               held_out: CurrentHeldOut) -> dict:
     datasets = layout.datasets()
     stats = json.loads((datasets / "stats.json").read_text())
     train = pd.read_parquet(datasets / "train.parquet", columns=["source"])
@@ -38,7 +62,9 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
         "training": trainer.train_config().to_dict(),
         "evaluation": {"primary_metric": summary["primary_metric"], "higher_is_better": summary["primary_metric"] != "loss",
                        "primary_value": best["value"], "checkpoints": summary["checkpoints"],
-                       "baselines": summary["baselines"], "chosen": best["checkpoint"]},
+                       "baselines": summary["baselines"], "chosen": best["checkpoint"],
+                       # the summary was computed from the current training_datasets (see on_new_evaluation)
+                       "held_out": held_out.key},
         "forgetting": {"flag": best["forgetting_flagged"],
                        "detail": next((c["forgetting"] for c in summary["checkpoints"] if c["checkpoint"] == best["checkpoint"]), {})},
         "leakage": {"count": len(stats.get("leaks", [])), "detail": stats.get("decontamination", {})},
@@ -48,11 +74,11 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
 
 @dg.asset(automation_condition=on_new_evaluation, group_name="publish",
           deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
-          kinds={"pytorch", "safetensors"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
+          kinds={"pytorch", "safetensors"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="2",
           description="The best checkpoint merged into a 16-bit reload of the base, verified, with card and manifest.")
 @publishes_artifacts
 def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel, trainer: Trainer,
-                  publisher: Publisher) -> dg.MaterializeResult:
+                  evaluator: Evaluator, publisher: Publisher) -> dg.MaterializeResult:
     layout = Layout(store.path())
     summary = json.loads((layout.root / "evaluations" / "summary.json").read_text())
     best = summary.get("best")
@@ -60,12 +86,13 @@ def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base:
         raise dg.Failure("no checkpoint is eligible for publishing: every one is flagged for forgetting or lacks "
                          "the primary metric (see evaluation_summary)")
     base_dir = base.local_dir(layout.base_model(base.slug()))
-    info = _card_info(layout, base, trainer, summary, base_dir)
+    held_out = _current_held_out(layout, base, evaluator, publisher)
+    info = _card_info(layout, base, trainer, summary, base_dir, held_out)
     inputs = {**info["upstream"], "code_version": info["code_version"]}
     published = publisher.publish_version(_registry_root(store), base_model_dir=base_dir,
                                           adapter_dir=checkpoint_dir(layout, best["checkpoint"]), inputs=inputs,
                                           card_info=info, trust_remote_code=base.trust_remote_code,
-                                          allow_pickle=base.allow_pickle)
+                                          allow_pickle=base.allow_pickle, held_out=held_out)
     merge = published.manifest.get("merge", {})
     card = (published.path / "MODEL_CARD.md").read_text()
     context.log.info(f"version {published.version} {'published' if published.created else 'already existed'}")
@@ -75,24 +102,30 @@ def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base:
                   "checkpoint": best["checkpoint"],
                   "merge_verified": dg.MetadataValue.bool(bool(merge.get("verified"))),
                   "merge_max_abs_logit_diff": dg.MetadataValue.float(float(merge.get("max_abs_diff", float("nan")))),
+                  **_comparison_metadata(published.manifest.get("comparison") or {}),
                   "model_card": dg.MetadataValue.md(card[:60000]),
                   "path": dg.MetadataValue.path(str(published.path))})
 
 
 @dg.asset(automation_condition=on_changed_inputs, group_name="publish", deps=[model_version], kinds={"python"},
-          tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
-          description="Moves the promoted pointer to the new version only if it beats the current one and every gate passes.")
+          tags={"compute": "gpu"}, owners=["team:ml"], code_version="2",
+          description="Moves the promoted pointer to the new version only if it beats the promoted one on the current "
+                      "held-out set (re-evaluating that one there if needed), beats the base model zero-shot, and "
+                      "every other gate passes.")
 @publishes_artifacts
-def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore,
+def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel, evaluator: Evaluator,
                    publisher: Publisher) -> dg.MaterializeResult:
     registry = publisher.registry(_registry_root(store))
     candidate = max(registry.versions(), key=lambda v: (registry.path(v) / "manifest.json").stat().st_mtime)
-    result = publisher.promote_if_better(_registry_root(store), candidate)
+    held_out = _current_held_out(Layout(store.path()), base, evaluator, publisher)
+    result = publisher.promote_if_better(_registry_root(store), candidate, held_out)
+    context.log.info(f"gate {'passed' if result.passed else 'failed'} for {candidate}: " + "; ".join(result.reasons))
     promoted = registry.promoted()
     return dg.MaterializeResult(
         data_version=dg.DataVersion(promoted or "none"),
         metadata={"candidate": candidate, "gate_passed": dg.MetadataValue.bool(result.passed),
                   "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in result.reasons)),
+                  **_comparison_metadata(result.compared),
                   "promoted": promoted or "none",
                   "path": dg.MetadataValue.path(str(registry.path(promoted) if promoted else _registry_root(store)))})
 

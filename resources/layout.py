@@ -59,6 +59,11 @@ class Layout:
     def baselines(self) -> Path:
         return self.root / "evaluations" / "baselines"
 
+    def version_scores(self, model_name: str, version: str) -> Path:
+        """Scores of a published version on held-out sets newer than the one it was published with: one JSON per
+        (held-out data version, evaluator settings), so an incumbent is re-evaluated once per new held-out set."""
+        return self.root / "evaluations" / "published_versions" / model_name / version
+
     def ratings(self) -> Path:
         return self.root / "ratings"
 

@@ -92,6 +92,19 @@ def test_merged_model_loads_with_plain_transformers_and_generates(pipeline):
     assert (registry / promoted / "MODEL_CARD.md").exists() and (registry / promoted / "manifest.json").exists()
 
 
+def test_first_version_is_promoted_for_beating_the_base_model_on_the_current_held_out_set(pipeline):
+    registry = pipeline["root"] / "registry" / "nordlicht-support"
+    pointer = json.loads((registry / "promoted.json").read_text())
+    assert "beats the base model zero-shot" in pointer["reason"], pointer
+    manifest = json.loads((registry / pointer["version"] / "manifest.json").read_text())
+    compared = manifest["comparison"]
+    assert compared["incumbent"] is None and compared["held_out"] == manifest["evaluation"]["held_out"]
+    assert compared["candidate"]["value"] > compared["base_zero_shot"]
+    assert compared["held_out"]["data_version"] in (registry / pointer["version"] / "MODEL_CARD.md").read_text()
+    shown = pipeline["instance"].get_latest_materialization_event(dg.AssetKey("promoted_model"))
+    assert shown.asset_materialization.metadata["held_out_data_version"].value == compared["held_out"]["data_version"]
+
+
 def test_second_run_on_unchanged_data_changes_nothing(pipeline):
     root = pipeline["root"]
     registry = root / "registry" / "nordlicht-support"

@@ -17,6 +17,9 @@ def training_table():
                        json.dumps(["expert_annotations/d2/4"])]})
 
 
+HELD_OUT = {"data_version": "eval-hash-new", "settings": "s1"}
+
+
 def card_info(records):
     return {
         "model_name": "nordlicht-support", "version": "v-0123456789ab", "code_version": "publish-1",
@@ -27,7 +30,14 @@ def card_info(records):
         "training": {"lora_r": 8, "learning_rate": 0.0002, "max_steps": 120},
         "evaluation": {"primary_metric": "rougeL", "higher_is_better": True, "chosen": "checkpoint-80",
                        "checkpoints": [{"checkpoint": "checkpoint-40", "metrics": {"rougeL": 0.311, "exact": 0.1}},
-                                       {"checkpoint": "checkpoint-80", "metrics": {"rougeL": 0.352, "exact": 0.2}}]},
+                                       {"checkpoint": "checkpoint-80", "metrics": {"rougeL": 0.352, "exact": 0.2}}],
+                       "baselines": {"zero_shot": {"rougeL": 0.12}}, "held_out": HELD_OUT},
+        "comparison": {"metric": "rougeL", "held_out": HELD_OUT,
+                       "candidate": {"version": "v-0123456789ab", "value": 0.352}, "base_zero_shot": 0.12,
+                       "incumbent": {"version": "v-aaaaaaaaaaaa", "value": 0.297, "held_out": HELD_OUT,
+                                     "measured": "re-evaluated on this set",
+                                     "recorded": {"metric": "rougeL", "value": 0.41,
+                                                  "held_out": {"data_version": "eval-hash-old", "settings": "s1"}}}},
         "forgetting": {"flag": False, "detail": "general QA 0.41 vs base 0.42"},
         "leakage": {"count": 0},
         "merge": {"verified": True, "dtype": "float32", "max_abs_diff": 3.1e-6, "tolerance": 1e-3,
@@ -49,7 +59,11 @@ def test_card_and_manifest_hold_the_facts(tmp_path):
                  "| reviewed_interactions | 812 |", "| expert_annotations | 57 |", '"learning_rate": 0.0002',
                  "**checkpoint-80 (chosen)**", "0.352", "0.311", "Primary metric: rougeL", "no regression",
                  "leakage: 0", "3.1e-06", "verified: true", "without peft, in a fresh process: true",
-                 "It \\| shipped", "Intended use", "Only German and English", str(records)]:
+                 "It \\| shipped", "Intended use", "Only German and English", str(records),
+                 # this version and the promoted one on the same held-out set, and what was recorded before
+                 "rougeL on held-out data version eval-hash-new", "| this version | v-0123456789ab | 0.352 |",
+                 "| promoted when published | v-aaaaaaaaaaaa | 0.297 | re-evaluated on this set; recorded rougeL "
+                 "0.41 on held-out data eval-hash-old |", "| base model zero-shot |  | 0.12 |"]:
         assert fact in card, fact
 
     manifest = json.loads(manifest_path.read_text())
@@ -59,7 +73,8 @@ def test_card_and_manifest_hold_the_facts(tmp_path):
     assert manifest["base_model"]["trust_remote_code"] is False
     assert gate_facts(manifest) == {"version": "v-0123456789ab", "metric": "rougeL", "value": 0.352,
                                     "higher_is_better": True, "forgetting": False, "leakage": 0,
-                                    "merge_verified": True}
+                                    "merge_verified": True, "baseline": 0.12, "held_out": HELD_OUT}
+    assert manifest["comparison"]["incumbent"]["value"] == 0.297
 
 
 def test_missing_facts_are_marked_not_recorded(tmp_path):
@@ -67,6 +82,7 @@ def test_missing_facts_are_marked_not_recorded(tmp_path):
     card = card_path.read_text()
     assert f"licence: {NOT_RECORDED}" in card and f"forgetting: {NOT_RECORDED}" in card
     assert "## Merge verification\n\nnot recorded" in card
+    assert "## Against the promoted version\n\nnot recorded" in card
     assert json.loads(manifest_path.read_text())["limitations"]  # defaults are written, not omitted
 
 

@@ -14,7 +14,8 @@ from resources.publishing.registry import Registry, RegistryError
 INPUTS = {"training_datasets": "abc123", "base_model": "def456", "code_version": "train-3"}
 
 
-def fake_build(value: float, forgetting: bool = False, leakage: int = 0, verified: bool = True):
+def fake_build(value: float, forgetting: bool = False, leakage: int = 0, verified: bool = True,
+               zero_shot: float = 0.0):
     """A version's folder with the layout a real build writes, without merging a model (fast)."""
     def build(folder: Path) -> None:
         for sub in ("adapter", "merged"):
@@ -22,7 +23,8 @@ def fake_build(value: float, forgetting: bool = False, leakage: int = 0, verifie
             (folder / sub / "weights.safetensors").write_bytes(b"x")
         write_model_card(folder, {
             "evaluation": {"primary_metric": "rougeL", "higher_is_better": True, "chosen": "checkpoint-10",
-                           "checkpoints": [{"checkpoint": "checkpoint-10", "metrics": {"rougeL": value}}]},
+                           "checkpoints": [{"checkpoint": "checkpoint-10", "metrics": {"rougeL": value}}],
+                           "baselines": {"zero_shot": {"rougeL": zero_shot}, "few_shot": {"rougeL": zero_shot}}},
             "forgetting": {"flag": forgetting}, "leakage": {"count": leakage}, "merge": {"verified": verified}})
     return build
 
@@ -115,17 +117,48 @@ def test_flagged_versions_are_never_promoted_or_rolled_back_to(tmp_path):
     assert Publisher(model_name="m").promote_if_better(tmp_path, publish(reg, "d", 0.01)).passed
 
 
+def test_first_version_must_beat_the_base_model_zero_shot(tmp_path):
+    """Nothing promoted is no free pass: the first version still has to beat prompting the base model."""
+    pub = Publisher(model_name="m")
+    reg = pub.registry(tmp_path)
+    worse = publish(reg, "worse-than-base", 0.20, zero_shot=0.25)
+    result = pub.promote_if_better(tmp_path, worse)
+    assert not result.passed and reg.promoted() is None
+    assert any("does not beat the base model zero-shot 0.25" in r for r in result.reasons), result.reasons
+    equal = publish(reg, "equal-to-base", 0.25, zero_shot=0.25)
+    assert not pub.promote_if_better(tmp_path, equal).passed and reg.promoted() is None
+
+    better = publish(reg, "better-than-base", 0.30, zero_shot=0.25)
+    result = pub.promote_if_better(tmp_path, better)
+    assert result.passed and reg.promoted() == better
+    assert "rougeL 0.3 beats the base model zero-shot 0.25" in result.reasons
+    assert result.compared["base_zero_shot"] == 0.25 and result.compared["incumbent"] is None
+
+
 def test_gate_rules():
-    ok = {"metric": "rougeL", "value": 0.5, "forgetting": False, "leakage": 0, "merge_verified": True}
+    ok = {"metric": "rougeL", "value": 0.5, "forgetting": False, "leakage": 0, "merge_verified": True,
+          "baseline": 0.1}
     assert evaluate_gates(ok, None, 0.0).passed
     assert not evaluate_gates(ok, {**ok, "value": 0.5}, 0.0).passed  # equal is not better
     assert evaluate_gates(ok, {**ok, "value": 0.45}, 0.01).passed
     assert not evaluate_gates(ok, {**ok, "value": 0.45}, 0.1).passed
-    lower = {**ok, "metric": "loss", "higher_is_better": False}
+    lower = {**ok, "metric": "loss", "higher_is_better": False, "baseline": 3.0}
     assert evaluate_gates(lower, {**lower, "value": 0.6}).passed and not evaluate_gates(lower, {**lower, "value": 0.4}).passed
     assert not evaluate_gates({**ok, "leakage": None}, None).passed  # missing facts block
     assert not evaluate_gates({**ok, "value": float("nan")}, None).passed
     assert not evaluate_gates(ok, {**ok, "metric": "exact_match", "value": 0.1}).passed
+    # the base model's zero-shot score is a bar for every candidate; a missing one blocks
+    assert not evaluate_gates({**ok, "baseline": 0.5}, None).passed
+    assert not evaluate_gates({**ok, "baseline": None}, None).passed
+    assert evaluate_gates({**lower, "value": 1.0, "baseline": 2.0}, None).passed
+    assert not evaluate_gates({**lower, "value": 2.5, "baseline": 2.0}, None).passed
+    # numbers from different held-out sets are never compared
+    new, old = {"data_version": "new", "settings": "s"}, {"data_version": "old", "settings": "s"}
+    assert evaluate_gates({**ok, "held_out": new}, {**ok, "value": 0.4, "held_out": new}).passed
+    assert not evaluate_gates({**ok, "held_out": new}, {**ok, "value": 0.4, "held_out": old}).passed
+    assert not evaluate_gates({**ok, "held_out": new}, {**ok, "value": 0.4}).passed
+    stale = evaluate_gates({**ok, "held_out": old}, None, held_out=new)
+    assert not stale.passed and "evaluate it again" in stale.reasons[0]
 
 
 def test_promote_cli(tmp_path, capsys):
@@ -156,7 +189,8 @@ def test_publisher_publishes_a_real_merged_version(tmp_path):
     base, adapter = helpers.make_base_and_adapter(tmp_path / "in")
     pub = Publisher(model_name="m")
     info = {"evaluation": {"primary_metric": "rougeL", "chosen": "checkpoint-5",
-                           "checkpoints": [{"checkpoint": "checkpoint-5", "metrics": {"rougeL": 0.2}}]},
+                           "checkpoints": [{"checkpoint": "checkpoint-5", "metrics": {"rougeL": 0.2}}],
+                           "baselines": {"zero_shot": {"rougeL": 0.1}}},
             "forgetting": {"flag": False}, "leakage": {"count": 0}}
     kw = dict(base_model_dir=base, adapter_dir=adapter, inputs=INPUTS, card_info=info,
               sample_prompts=["Where is my order?"])

@@ -8,7 +8,10 @@ rather than left out, so a reader can tell a missing fact from a passing one. Ke
 - ``upstream``: ``{asset name: data version}`` for every upstream asset the version was built from
 - ``sources``: ``{source: training rows}``
 - ``training``: the training configuration (dict)
-- ``evaluation``: ``{primary_metric, higher_is_better, checkpoints: [{checkpoint, metrics: {...}}], chosen}``
+- ``evaluation``: ``{primary_metric, higher_is_better, checkpoints: [{checkpoint, metrics: {...}}], chosen,
+  primary_value, baselines: {zero_shot: {...}, few_shot: {...}}, held_out: {data_version, settings}}``
+- ``comparison``: ``gates.comparison``: this version, the version promoted when it was published and the base
+  model zero-shot, all on the same held-out set
 - ``forgetting``: ``{flag: bool, detail}`` (general-capability regression against the base)
 - ``leakage``: ``{count: int, detail}`` (eval examples found in the training set)
 - ``merge``: ``MergeResult.as_dict()``
@@ -82,7 +85,7 @@ def render_card(m: dict[str, Any]) -> str:
              f"Training record ids (id, origin_ids): `{m.get('training_records', NOT_RECORDED)}`", "",
              "## Training configuration", "", "```json",
              json.dumps(m.get("training") or {}, indent=2, sort_keys=True, default=str), "```", "",
-             *_evaluation(ev), *_forgetting(m), *_merge(m.get("merge")),
+             *_evaluation(ev), *_comparison(m.get("comparison")), *_forgetting(m), *_merge(m.get("merge")),
              "## Intended use", "", str(m["intended_use"]), "",
              "## Limitations", "", *[f"- {x}" for x in m["limitations"]], ""]
     flags = m.get("flags") or {}
@@ -101,6 +104,28 @@ def _evaluation(ev: dict[str, Any]) -> list[str]:
     return ["## Evaluation", "", f"Primary metric: {primary}"
             f" ({'higher' if ev.get('higher_is_better', True) else 'lower'} is better). Chosen checkpoint: {chosen}.",
             "", *_table(["checkpoint", *names], rows), ""]
+
+
+def _comparison(c: dict[str, Any] | None) -> list[str]:
+    if not c:
+        return ["## Against the promoted version", "", NOT_RECORDED, ""]
+    held_out, metric = c.get("held_out") or {}, c.get("metric", NOT_RECORDED)
+    rows = [["this version", (c.get("candidate") or {}).get("version", ""),
+             _fmt((c.get("candidate") or {}).get("value")), "as published"]]
+    inc = c.get("incumbent")
+    if inc:
+        how = str(inc.get("measured", NOT_RECORDED))
+        recorded = inc.get("recorded")
+        if recorded:  # the number it was promoted with, on the set it was measured on then
+            how += (f"; recorded {recorded.get('metric')} {_fmt(recorded.get('value'))} on held-out data "
+                    f"{(recorded.get('held_out') or {}).get('data_version', NOT_RECORDED)}")
+        rows.append(["promoted when published", inc.get("version", ""), _fmt(inc.get("value")), how])
+    rows.append(["base model zero-shot", "", _fmt(c.get("base_zero_shot")), "base_baselines"])
+    return ["## Against the promoted version", "",
+            f"{metric} on held-out data version {held_out.get('data_version', NOT_RECORDED)} "
+            f"(evaluator settings {held_out.get('settings', NOT_RECORDED)})"
+            + ("" if inc else "; nothing was promoted when this version was published") + ":", "",
+            *_table(["model", "version", metric, "measured"], rows), ""]
 
 
 def _forgetting(m: dict[str, Any]) -> list[str]:
