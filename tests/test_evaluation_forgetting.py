@@ -1,4 +1,4 @@
-"""Forgetting check on the real MMLU and GSM8K files, the embedded benchmark sample and its generator."""
+"""Forgetting check on the real MMLU and GSM8K files, scored as lm-eval scores MMLU; the embedded toy sample."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from resources.evaluation.benchmarks import (BenchmarkError, final_answer, load_gsm8k, load_multiple_choice,
-                                             sample_items)
-from resources.evaluation.forgetting import check_forgetting, mc_context, paired_difference
+from resources.evaluation.benchmarks import (BenchmarkError, final_answer, is_smoke_benchmark, load_gsm8k,
+                                             load_multiple_choice, sample_items)
+from resources.evaluation.forgetting import check_forgetting, paired_difference
+from resources.evaluation.mmlu import encode_pair, mmlu_prompt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 MMLU = SHARED / "mmlu"
@@ -18,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # short questions keep the CPU cost of the model tests small; the items are real MMLU test items
 SUBJECT = MMLU / "world_religions_test.csv"
 SAMPLE, SEED = 24, 0
+STEPS = 50  # enough for the answer letters of 24 items to be learnt (~0.8 accuracy)
+TOY = ROOT / "data" / "benchmarks" / "general_knowledge.csv"
 
 needs_shared = pytest.mark.skipif(not MMLU.is_dir() or not GSM8K.is_file(), reason="shared benchmarks missing")
 
@@ -73,46 +76,76 @@ def test_paired_difference_and_flag_rule():
     assert noisy["diff"] == pytest.approx(-0.05) and not noisy["flagged"]
 
 
-# --- with a model ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def knowing_model(tmp_path_factory):
-    """The tiny model taught the answers of the benchmark sample, so it has knowledge to lose.
-
-    The random tiny model sits at chance on MMLU, where nothing can get worse; a few steps of training on the
-    sampled items (a loss on the same mean-log-prob choice scores the check uses) give it real accuracy.
-    """
+def tiny(tmp_path_factory):
     import torch
-    from peft import LoraConfig, get_peft_model
 
-    from resources.evaluation.generation import encode_prompt
     from resources.model.loading import load_causal_lm, load_tokenizer
     from resources.model.tiny import build_tiny_model
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices gain nothing from threads and lose a lot on shared cores
     path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
+    yield load_tokenizer(path), load_causal_lm(path, device="cpu")
+    torch.set_num_threads(threads)
+
+
+def test_toy_benchmark_is_labelled_a_smoke_check(tiny, tmp_path):
+    tok, model = tiny
+    copy = tmp_path / "general_knowledge.csv"
+    copy.write_bytes(TOY.read_bytes())
+    real = tmp_path / "astronomy_test.csv"  # a real benchmark of one's own, however small
+    real.write_text("question,choice0,choice1,choice2,choice3,answer\nWhich planet is largest?,Mars,Jupiter,"
+                    "Venus,Mercury,1\nWhat orbits the Earth?,The Sun,Mars,The Moon,Venus,2\n")
+    assert is_smoke_benchmark(TOY) and is_smoke_benchmark(copy) and not is_smoke_benchmark(real)
+    smoke = check_forgetting(model, tok, base=model, benchmark=str(TOY), sample_size=6)
+    assert smoke["kind"] == "smoke" and smoke["kind_note"].startswith("Smoke check, not a forgetting check")
+    assert smoke["subjects"] == {"general_knowledge": 6} and "n=6" in smoke["summary"]
+    checked = check_forgetting(model, tok, base=model, benchmark=str(real), per_subject=5)
+    assert checked["kind"] == "forgetting" and checked["kind_note"].startswith("Forgetting check on 2 items")
+    assert checked["subjects"] == {"astronomy": 2} and checked["diff"] == 0
+    assert "+0.000 ± 0.000 (paired SE), n=2, 1 subject" in checked["summary"]
+
+
+# --- with a model that knows something -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def knowing_model(tmp_path_factory):
+    """The tiny model taught the answers of the benchmark sample, so it has knowledge to lose.
+
+    The random tiny model sits at chance on MMLU, where nothing can get worse; a few steps of training on the
+    sampled items (a loss on the same answer-letter scores the check uses) give it real accuracy.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from resources.model.loading import load_causal_lm, load_tokenizer
+    from resources.model.tiny import build_tiny_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
     tok, model = load_tokenizer(path), load_causal_lm(path, device="cpu")
     items = sample_items(load_multiple_choice(SUBJECT), SAMPLE, SEED)
-    encoded = []
+    # " A" .. " D" share every token but the letter (the tiny tokenizer: a space, then the letter), so one
+    # sequence per item and the four letters' logits at its end are the check's four scores, up to a constant
+    seqs, letters = [], []
     for it in items:
-        ctx = encode_prompt(tok, mc_context(it))
-        encoded.append([(ctx + tok(" " + c.strip(), add_special_tokens=False)["input_ids"], len(ctx))
-                        for c in it["choices"]])
+        pairs = [encode_pair(tok, mmlu_prompt(it), " " + letter) for letter in "ABCD"]
+        seqs.append(pairs[0][0] + pairs[0][1][:-1])
+        letters = [cont[-1] for _, cont in pairs]
     torch.manual_seed(0)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
-    for step in range(18):
+    for step in range(STEPS):
         pick = torch.randperm(len(items))[:8].tolist()
-        seqs = [s for i in pick for s in encoded[i]]
-        width = max(len(s) for s, _ in seqs)
-        ids = torch.full((len(seqs), width), tok.pad_token_id)
+        width = max(len(seqs[i]) for i in pick)
+        ids = torch.full((len(pick), width), tok.pad_token_id)
         mask = torch.zeros_like(ids)
-        for r, (s, _) in enumerate(seqs):
-            ids[r, :len(s)], mask[r, :len(s)] = torch.tensor(s), 1
-        logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits, -1)
-        scores = torch.stack([logp[r, st - 1:len(s) - 1].gather(1, ids[r, st:len(s), None]).mean()
-                              for r, (s, st) in enumerate(seqs)]).view(len(pick), 4)
-        loss = torch.nn.functional.cross_entropy(scores * 5, torch.tensor([items[i]["answer"] for i in pick]))
+        for r, i in enumerate(pick):
+            ids[r, :len(seqs[i])], mask[r, :len(seqs[i])] = torch.tensor(seqs[i]), 1
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        scores = torch.stack([logits[r, len(seqs[i]) - 1, letters] for r, i in enumerate(pick)])
+        loss = torch.nn.functional.cross_entropy(scores, torch.tensor([items[i]["answer"] for i in pick]))
         loss.backward()
         opt.step()
         opt.zero_grad()
@@ -178,7 +211,7 @@ def test_scrambling_adapter_is_flagged_and_gsm8k_runs(knowing_model):
     with torch.no_grad():  # planted degradation: LoRA B weights set to large random values
         for name, p in tuned.named_parameters():
             if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+                p.copy_(torch.randn(p.shape, generator=generator) * 2.0)
     result = check_forgetting(tuned, tok, benchmark=str(SUBJECT), sample_size=SAMPLE, seed=SEED)
     print("scrambled:", {k: result[k] for k in ("n", "base_accuracy", "checkpoint_accuracy", "diff", "stderr")})
     assert result["checkpoint_accuracy"] < result["base_accuracy"]

@@ -1,8 +1,12 @@
 """Standard benchmark files for the forgetting check: MMLU-format multiple choice CSVs and GSM8K JSONL.
 
 MMLU format: header ``question,choice0,choice1,choice2,choice3,answer`` with ``answer`` the 0-based index of
-the right choice. A benchmark is named by a file, a folder of such CSVs, or a glob. GSM8K: one JSON object per
-line with ``question`` and ``answer``, the final answer after ``####``.
+the right choice; the subject is a ``subject`` column when there is one, else the file stem less ``_test``
+(MMLU ships one ``<subject>_test.csv`` per subject). A benchmark is named by a file, a folder of such CSVs, or a
+glob. GSM8K: one JSON object per line with ``question`` and ``answer``, the final answer after ``####``.
+
+The shipped ``data/benchmarks/general_knowledge.csv`` is generated arithmetic and capitals, not a benchmark: a
+model can forget a great deal without it showing there, so results on it are labelled a smoke check.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Sequence
 
 MC_COLUMNS = ("question", "choice0", "choice1", "choice2", "choice3", "answer")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TOY_BENCHMARK = PROJECT_ROOT / "data" / "benchmarks" / "general_knowledge.csv"
 
 
 class BenchmarkError(ValueError):
@@ -61,7 +66,8 @@ def load_multiple_choice(spec: str | Path) -> list[dict[str, Any]]:
                 if not 0 <= answer <= 3 or any(row[c] is None for c in MC_COLUMNS):
                     raise BenchmarkError(f"{path}:{line}: answer must be an index 0-3 and all six columns present "
                                          f"(got answer={row.get('answer')!r}); fix or remove that row")
-                items.append({"id": f"{path.stem}/{line}", "subject": path.stem.removesuffix("_test"),
+                subject = (row.get("subject") or "").strip() or path.stem.removesuffix("_test")
+                items.append({"id": f"{path.stem}/{line}", "subject": subject,
                               "question": row["question"], "choices": [row[f"choice{k}"] for k in range(4)],
                               "answer": answer})
     return items
@@ -115,3 +121,33 @@ def sample_items(items: Sequence[dict[str, Any]], size: int, seed: int) -> list[
         return list(items)
     picked = sorted(random.Random(seed).sample(range(len(items)), size))
     return [items[i] for i in picked]
+
+
+def stratified_sample(items: Sequence[dict[str, Any]], per_subject: int, seed: int) -> list[dict[str, Any]]:
+    """``per_subject`` items of every subject (all of a smaller one), in file order. Each subject draws from its
+    own generator seeded by (seed, subject), so adding or removing a subject leaves the others' items alone."""
+    by_subject: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_subject.setdefault(it["subject"], []).append(i)
+    picked: list[int] = []
+    for subject, indices in sorted(by_subject.items()):
+        if per_subject >= len(indices):
+            picked += indices
+        else:  # a str seed goes through sha512: the same on every machine and under any PYTHONHASHSEED
+            picked += random.Random(f"{seed}/{subject}").sample(indices, per_subject)
+    return [items[i] for i in sorted(picked)]
+
+
+def benchmark_sample(spec: str | Path, *, sample_size: int, per_subject: int, seed: int) -> list[dict[str, Any]]:
+    """The items the forgetting check scores: ``per_subject`` from every subject when > 0, else ``sample_size``
+    drawn from all items. The one place both the check and the leak guard on training data take them from."""
+    items = load_multiple_choice(spec)
+    return stratified_sample(items, per_subject, seed) if per_subject > 0 else sample_items(items, sample_size, seed)
+
+
+def is_smoke_benchmark(spec: str | Path) -> bool:
+    """True when every file the spec names is the generated toy (there, or a byte-identical copy)."""
+    toy = TOY_BENCHMARK.read_bytes() if TOY_BENCHMARK.is_file() else None
+    return all(p.resolve() == TOY_BENCHMARK or (toy is not None and p.stat().st_size == len(toy)
+                                                and p.read_bytes() == toy)
+               for p in resolve_benchmark_files(spec))

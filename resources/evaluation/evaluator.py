@@ -78,11 +78,14 @@ class Evaluator(dg.ConfigurableResource):
     max_batch_tokens: int = 4096
     few_shot_k: int = 3
     primary_metric: str = "token_f1"
-    forgetting_benchmark: str = "data/benchmarks/general_knowledge.csv"  # file, folder or glob of MMLU-format CSVs
-    forgetting_sample_size: int = 100
+    # file, folder or glob of MMLU-format CSVs. The default, a generated toy that ships with the code, makes only a
+    # smoke check; for a forgetting check point it at the MMLU test CSVs (a folder of <subject>_test.csv) and
+    # set forgetting_per_subject, e.g. 20 (20 x 57 subjects = 1,140 items).
+    forgetting_benchmark: str = "data/benchmarks/general_knowledge.csv"
+    forgetting_sample_size: int = 100  # items drawn from the whole benchmark when forgetting_per_subject is 0
+    forgetting_per_subject: int = 0  # > 0: this many items from every subject (stratified); sample_size unused
     forgetting_seed: int = 0
     forgetting_tolerance: float = 0.02
-    forgetting_choice_score: str = "mean"  # "mean" or "sum" token log-prob of each choice
     gsm8k_path: str = ""  # optional GSM8K JSONL for a generative forgetting check
     gsm8k_sample_size: int = 50
     gsm8k_max_new_tokens: int = 256
@@ -154,9 +157,8 @@ class Evaluator(dg.ConfigurableResource):
                                   json_tasks(examples))
         forgetting = check_forgetting(
             model, tokenizer, benchmark=self.forgetting_benchmark, sample_size=self.forgetting_sample_size,
-            seed=self.forgetting_seed, tolerance=self.forgetting_tolerance,
-            train_texts=[example_text(t) for t in train], near_pairs=near_pairs,
-            choice_score=self.forgetting_choice_score, gsm8k_path=self.gsm8k_path,
+            per_subject=self.forgetting_per_subject, seed=self.forgetting_seed, tolerance=self.forgetting_tolerance,
+            train_texts=[example_text(t) for t in train], near_pairs=near_pairs, gsm8k_path=self.gsm8k_path,
             gsm8k_sample_size=self.gsm8k_sample_size, max_new_tokens=self.gsm8k_max_new_tokens,
             max_batch_tokens=self.max_batch_tokens)
         forgetting_items = forgetting.pop("per_item")

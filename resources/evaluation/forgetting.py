@@ -1,30 +1,31 @@
 """Catastrophic-forgetting check: base model vs checkpoint on the same benchmark items with the same prompts.
 
-Multiple choice items are scored by log-likelihood: the prompt is ``Question: <q>\\nAnswer:`` and each choice
-`` <text>`` is a continuation; the model picks the choice with the highest MEAN token log-probability (the sum
-favours short choices, and MMLU choices differ a lot in length; ``choice_score="sum"`` is available). GSM8K
-items are answered by greedy generation and compared on the final number.
+Multiple choice items are scored exactly as lm-evaluation-harness scores MMLU (``mmlu.py``): 0-shot prompt with
+the subject description and lettered choices, prediction = the answer letter with the highest log-likelihood.
+The items are a seeded sample, ``per_subject`` from every subject (``benchmarks.py``). GSM8K items are answered by
+greedy generation and compared on the final number.
 
 Per item the checkpoint and base are each right (1) or wrong (0); the paired difference d = ckpt - base has
 standard error sd(d)/sqrt(n). Forgetting is flagged when accuracy drops by more than ``tolerance`` AND by more
 than twice that standard error, so a noisy small sample does not cry wolf and a large real drop is not missed.
+
+On the generated toy benchmark the result says ``kind: "smoke"``: it shows the scoring runs end to end, not that
+the model kept what it knew.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections import Counter
 from typing import Any, Callable, Sequence
 
-from resources.evaluation.benchmarks import final_answer, load_gsm8k, load_multiple_choice, sample_items
-from resources.evaluation.generation import context_limit, encode_prompt, generate
-from resources.evaluation.loglik import continuation_logprobs
+from resources.evaluation.benchmarks import (benchmark_sample, final_answer, is_smoke_benchmark, load_gsm8k,
+                                             sample_items)
+from resources.evaluation.generation import generate
+from resources.evaluation.mmlu import letter_predictions
 
 NearPairs = Callable[[Sequence[str], Sequence[str]], list]  # (queries, references) -> [(qi, ri, jaccard)]
-
-
-def mc_context(item: dict[str, Any]) -> str:
-    return f"Question: {item['question'].strip()}\nAnswer:"
 
 
 def gsm8k_prompt(item: dict[str, Any]) -> str:
@@ -49,27 +50,6 @@ def exclude_near_duplicates(items: Sequence[dict[str, Any]], train_texts: Sequen
     kept = [it for i, it in enumerate(items) if i not in hits]
     excluded = [{"id": items[i]["id"], "train_index": ri, "jaccard": round(j, 4)} for i, (ri, j) in sorted(hits.items())]
     return kept, excluded
-
-
-def multiple_choice_predictions(model, tokenizer, items: Sequence[dict[str, Any]], *, choice_score: str = "mean",
-                                max_batch_tokens: int = 4096) -> list[int]:
-    """The index of the choice each item's highest-scoring continuation names."""
-    if choice_score not in ("mean", "sum"):
-        raise ValueError(f"choice_score must be 'mean' or 'sum', not {choice_score!r}")
-    sequences, owners = [], []
-    for i, it in enumerate(items):
-        ctx = encode_prompt(tokenizer, mc_context(it))
-        for c in it["choices"]:
-            cont = tokenizer(" " + str(c).strip(), add_special_tokens=False)["input_ids"]
-            sequences.append((ctx + list(cont), len(ctx)))
-            owners.append(i)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    scored = continuation_logprobs(model, sequences, pad_id=pad_id, max_batch_tokens=max_batch_tokens,
-                                   max_length=context_limit(model, tokenizer))
-    per_item: list[list[float]] = [[] for _ in items]
-    for i, (lp, n) in zip(owners, scored):
-        per_item[i].append((lp / n if choice_score == "mean" else lp) if n else float("-inf"))
-    return [max(range(len(s)), key=lambda k: (s[k], -k)) for s in per_item]  # ties: the first choice
 
 
 def gsm8k_predictions(model, tokenizer, items: Sequence[dict[str, Any]], *, max_new_tokens: int = 256,
@@ -109,26 +89,51 @@ def base_of(tuned, base=None):
         raise ValueError("no base model given and the checkpoint model has no adapter to switch off")
 
 
-def check_forgetting(tuned, tokenizer, *, base=None, benchmark: str, sample_size: int = 100, seed: int = 0,
-                     tolerance: float = 0.02, train_texts: Sequence[str] = (), near_pairs: NearPairs | None = None,
-                     choice_score: str = "mean", gsm8k_path: str = "", gsm8k_sample_size: int = 0,
+SCORING = "lm-eval MMLU: 0-shot, log-likelihood of the answer letter"
+
+
+def describe(kind: str, benchmark: str, subjects: dict[str, int], stats: dict[str, Any]) -> tuple[str, str]:
+    """(what kind of check this was, accuracy ± paired standard error in one line), for people to read."""
+    count = f"{len(subjects)} subject" + ("" if len(subjects) == 1 else "s")
+    if kind == "smoke":
+        note = (f"Smoke check, not a forgetting check: {benchmark} is the generated toy benchmark, which shows the "
+                "scoring runs but not whether the model kept its general knowledge. Point forgetting_benchmark at "
+                "a folder of MMLU CSVs for a forgetting check.")
+    else:
+        note = (f"Forgetting check on {stats['n']} items from {count} of {benchmark}, scored as "
+                "lm-evaluation-harness scores MMLU.")
+    if not stats["n"]:
+        return note, "no items scored"
+    return note, (f"checkpoint {stats['checkpoint_accuracy']:.3f} vs base {stats['base_accuracy']:.3f}: "
+                  f"{stats['diff']:+.3f} ± {stats['stderr']:.3f} (paired SE), n={stats['n']}, {count}")
+
+
+def check_forgetting(tuned, tokenizer, *, base=None, benchmark: str, sample_size: int = 100, per_subject: int = 0,
+                     seed: int = 0, tolerance: float = 0.02, train_texts: Sequence[str] = (),
+                     near_pairs: NearPairs | None = None, gsm8k_path: str = "", gsm8k_sample_size: int = 0,
                      max_new_tokens: int = 256, max_batch_tokens: int = 4096) -> dict[str, Any]:
     """Compare base and checkpoint on a benchmark sample; returns the result (with per-item rows under
-    ``per_item``) — accuracies, paired diff and stderr, n, excluded near-duplicates, and ``flagged``."""
-    items = sample_items(load_multiple_choice(benchmark), sample_size, seed)
+    ``per_item``): kind ("forgetting" or "smoke") and a sentence saying which, accuracies, paired diff and
+    stderr, n, items per subject, excluded near-duplicates, and ``flagged``."""
+    items = benchmark_sample(benchmark, sample_size=sample_size, per_subject=per_subject, seed=seed)
     kept, excluded = exclude_near_duplicates(items, train_texts, near_pairs)
     with base_of(tuned, base) as b:
-        base_pred = multiple_choice_predictions(b, tokenizer, kept, choice_score=choice_score,
-                                                max_batch_tokens=max_batch_tokens)
-    tuned_pred = multiple_choice_predictions(tuned, tokenizer, kept, choice_score=choice_score,
-                                             max_batch_tokens=max_batch_tokens)
+        base_pred = letter_predictions(b, tokenizer, kept, max_batch_tokens=max_batch_tokens)
+    tuned_pred = letter_predictions(tuned, tokenizer, kept, max_batch_tokens=max_batch_tokens)
     base_ok = [p == it["answer"] for p, it in zip(base_pred, kept)]
     tuned_ok = [p == it["answer"] for p, it in zip(tuned_pred, kept)]
-    result = {"benchmark": str(benchmark), "choice_score": choice_score, "sample_size": sample_size, "seed": seed,
-              "tolerance": tolerance, "sampled": len(items), "excluded": len(excluded), "excluded_items": excluded,
-              **paired_difference(base_ok, tuned_ok, tolerance)}
-    result["per_item"] = [{"benchmark": "multiple_choice", "id": it["id"], "answer": it["answer"], "base": bp,
-                           "checkpoint": tp} for it, bp, tp in zip(kept, base_pred, tuned_pred)]
+    stats = paired_difference(base_ok, tuned_ok, tolerance)
+    subjects = dict(sorted(Counter(it["subject"] for it in kept).items()))
+    kind = "smoke" if is_smoke_benchmark(benchmark) else "forgetting"
+    note, summary = describe(kind, str(benchmark), subjects, stats)
+    # choice_score stays for readers of older reports: it names how each choice was scored
+    result = {"benchmark": str(benchmark), "kind": kind, "kind_note": note, "summary": summary, "scoring": SCORING,
+              "choice_score": "answer letter", "sample_size": sample_size, "per_subject": per_subject,
+              "seed": seed, "tolerance": tolerance, "sampled": len(items), "excluded": len(excluded),
+              "excluded_items": excluded, "subjects": subjects, **stats}
+    result["per_item"] = [{"benchmark": "multiple_choice", "id": it["id"], "subject": it["subject"],
+                           "answer": it["answer"], "base": bp, "checkpoint": tp}
+                          for it, bp, tp in zip(kept, base_pred, tuned_pred)]
     reasons = [f"multiple choice accuracy fell by {-result['diff']:.3f} (> {tolerance} and > 2 x stderr "
                f"{result['stderr']:.3f})"] if result["flagged"] else []
     if gsm8k_path:
