@@ -8,7 +8,7 @@ PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PRIVFT_ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: install system-deps run test ui bench-dedup clean
+.PHONY: install system-deps run run-real test ui bench-dedup clean
 
 # requirements.lock pins every transitive version, so pip resolves instantly and the same everywhere.
 # torch comes first from the CPU build (a CUDA build is several GB and not needed here).
@@ -30,6 +30,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/privft run
 
+# The real SmolLM2-135M-Instruct (from the GGUF that make install brings) through the whole pipeline on this CPU:
+# plain LoRA on the fp32 base (profiles/smollm2-cpu.yaml says why), MMLU from ../shared/benchmarks/mmlu.
+# Its own instance and artifacts, so its runs and models stay apart from the embedded default's.
+# GPU (QLoRA): PRIVFT_PROFILE=smollm2-gpu make run-real
+PRIVFT_PROFILE ?= smollm2-cpu
+run-real: install
+	mkdir -p $(CURDIR)/.dagster_home/$(PRIVFT_PROFILE) && cp dagster.yaml $(CURDIR)/.dagster_home/$(PRIVFT_PROFILE)/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home/$(PRIVFT_PROFILE) PRIVFT_ARTIFACTS=$(CURDIR)/artifacts-real/$(PRIVFT_PROFILE) \
+	  PRIVFT_CONFIG=profiles/$(PRIVFT_PROFILE).yaml $(BIN)/privft run
+
 # System packages the tests use (PostgreSQL server, Chromium for the browser tests, iproute2 for the
 # network-namespace proof); each script installs only what is missing and starts nothing.
 system-deps:
@@ -45,4 +55,4 @@ bench-dedup: install
 	$(BIN)/python benchmarks/dedup.py
 
 clean:
-	rm -rf artifacts .dagster_home
+	rm -rf artifacts artifacts-real .dagster_home

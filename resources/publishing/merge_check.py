@@ -64,7 +64,8 @@ def judge(reference, base, rounded, merged, *, dtype: str, tolerance: float | No
     """Statistics, the pass/fail of each check, and a sentence per failed check."""
     stats = {"positions": sum(len(r) for r in reference), "merged": divergence(reference, merged),
              "rounding_only": divergence(reference, rounded), "adapter_removed": divergence(reference, base),
-             "adapter_effect_recovered": effect_recovered(reference, base, merged)}
+             "adapter_effect_recovered": effect_recovered(reference, base, merged),
+             "logit_scale": max(float(x.float().abs().max()) for x in reference)}
     m, r, a = stats["merged"], stats["rounding_only"], stats["adapter_removed"]
     rec = stats["adapter_effect_recovered"]
     checks = {
@@ -76,7 +77,9 @@ def judge(reference, base, rounded, merged, *, dtype: str, tolerance: float | No
         "above_rounding_noise": a["kl_mean"] == 0 or m["kl_mean"] < EFFECT_SHARE * a["kl_mean"],
     }
     if tolerance is not None:  # fp32 stays strict: only summation order may differ
-        checks["max_abs_diff_within_tolerance"] = m["max_abs_diff"] <= tolerance
+        # relative to the largest logit: fp32 summation error grows with the values summed (SmolLM2's logits
+        # reach ~36 and a sound CPU merge differs by 1.1e-4; the tiny model's stay near 1)
+        checks["max_abs_diff_within_tolerance"] = m["max_abs_diff"] <= tolerance * max(1.0, stats["logit_scale"])
     return stats, checks, [_explain(name, stats, dtype, tolerance) for name, ok in checks.items() if not ok]
 
 
@@ -99,4 +102,5 @@ def _explain(check: str, stats: dict, dtype: str, tolerance: float | None) -> st
     if check == "above_rounding_noise":
         return (f"mean KL(base+adapter || merged) {m['kl_mean']:.3g} is not under {EFFECT_SHARE:g}x the adapter's "
                 f"own effect ({a['kl_mean']:.3g}): in {dtype} the adapter is lost in rounding; publish in float32")
-    return f"max |logit diff| {m['max_abs_diff']:.3g} > tolerance {tolerance:g}"
+    return (f"max |logit diff| {m['max_abs_diff']:.3g} > tolerance {tolerance:g} x logit scale "
+            f"{max(1.0, stats['logit_scale']):.3g}")
