@@ -92,6 +92,9 @@ def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStor
             **{k: dg.MetadataValue.float(float(v)) for k, v in _headline(report).items()},
             "forgetting_flagged": dg.MetadataValue.bool(bool(forgetting.get("flagged", False))),
             "forgetting_diff": dg.MetadataValue.float(float(forgetting.get("diff") or 0.0)),
+            # "smoke" on the generated toy benchmark: the UI must not pass it off as a forgetting check
+            "forgetting_check": str(forgetting.get("kind", "not recorded")),
+            "forgetting_summary": str(forgetting.get("kind_note") or "") + " " + str(forgetting.get("summary") or ""),
             "report": dg.MetadataValue.md(md[:60000]),
             "path": dg.MetadataValue.path(str(out)),
         })

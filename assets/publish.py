@@ -18,6 +18,7 @@ from resources.publishing.publisher import Publisher
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.storage import content_hash
 from resources.training.launcher import Trainer
+from resources.model.gguf import read_origin
 
 
 def _registry_root(store: ArtifactStore):
@@ -53,7 +54,7 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
     best = summary["best"]
     return {
         "code_version": package_version("privft"),
-        "base_model": {"name": base.name, "revision": base.revision, "licence": base.licence_text(),
+        "base_model": {"name": base.name, "revision": base.revision, "licence": base.licence_text(base_dir), "origin": read_origin(base_dir),
                        "trust_remote_code": base.trust_remote_code, "data_version": base_model_version(base_dir)},
         "upstream": {"training_datasets": content_hash(datasets / "train.parquet", datasets / "eval.parquet"),
                      "base_model": base_model_version(base_dir),
@@ -65,6 +66,7 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
                        "baselines": summary["baselines"], "chosen": best["checkpoint"],
                        # the summary was computed from the current training_datasets (see on_new_evaluation)
                        "held_out": held_out.key},
+        "significance": summary.get("significance") or {},
         "forgetting": {"flag": best["forgetting_flagged"],
                        "detail": next((c["forgetting"] for c in summary["checkpoints"] if c["checkpoint"] == best["checkpoint"]), {})},
         "leakage": {"count": len(stats.get("leaks", [])), "detail": stats.get("decontamination", {})},

@@ -104,3 +104,24 @@ def test_which_versions_contain_a_record(tmp_path):
     assert reg.versions_containing("corrected_outputs/d1/9") == [v1]  # absorbed duplicate counts too
     assert reg.versions_containing("expert_annotations/d2/4") == [v1, v2]
     assert reg.versions_containing("teacher_synthetic/d3/1") == []
+
+
+def test_card_says_where_a_gguf_base_came_from_how_the_fine_tune_compares_with_prompting_and_what_checked_it(tmp_path):
+    info = card_info(tmp_path / "records.parquet")
+    info["base_model"]["origin"] = {"file": "SmolLM2-135M-Instruct.Q4_1.gguf", "sha256": "b179c95", "metadata": {
+        "name": "SmolLM2", "organization": "HuggingFaceTB", "license": "apache-2.0"}}
+    gain = {"n": 70, "baseline": 0.225, "tuned": 0.985, "diff": 0.76, "ci_low": 0.709, "ci_high": 0.808}
+    info["significance"] = {"zero_shot": {"token_f1": gain}}
+    info["forgetting"]["detail"] = {"kind": "smoke", "kind_note": "Smoke check, not a forgetting check: toy.",
+                                    "summary": "checkpoint 0.305 vs base 0.312"}
+    info["merge"].update(dtype="bfloat16", tolerance=None, statistics={
+        "merged": {"kl_mean": 0.0021, "top1_agreement": 0.984}, "rounding_only": {"kl_mean": 0.0025,
+                                                                                   "top1_agreement": 0.973},
+        "adapter_effect_recovered": 0.997})
+    card = write_model_card(tmp_path / "v", info)[0].read_text()
+    assert "GGUF `SmolLM2-135M-Instruct.Q4_1.gguf` (SHA-256 b179c95): SmolLM2 by HuggingFaceTB, licence apache-2.0" in card
+    assert "## Against prompting the base model" in card
+    assert "| zero-shot | token_f1 | 0.225 | 0.985 | +0.7600 | [+0.7090, +0.8080] | 70 |" in card
+    assert "Smoke check, not a forgetting check: toy. checkpoint 0.305 vs base 0.312" in card
+    assert "mean KL 0.0021, top-1 agreement 0.984; bfloat16 rounding alone" in card and "carried: 0.997" in card
+    assert "tolerance None" not in card

@@ -63,8 +63,10 @@ def forgetting_markdown(f: dict[str, Any]) -> str:
         lines.append(f"| GSM8K | {g['n']} | {g['excluded']} | {_fmt(g['base_accuracy'])} | "
                      f"{_fmt(g['checkpoint_accuracy'])} | {_fmt(g['diff'])} | {_fmt(g['stderr'])} | {g['flagged']} |")
     verdict = ("**Forgetting flagged**: " + "; ".join(f["flag_reasons"])) if f["flagged"] else \
-        f"No forgetting beyond tolerance {f['tolerance']} (choice scoring: {f['choice_score']} token log-prob)."
-    return "\n".join(lines) + "\n\n" + verdict
+        f"No forgetting beyond tolerance {f['tolerance']} (scoring: {f.get('scoring') or f['choice_score']})."
+    # first, so nobody reads a smoke check on the generated toy as a forgetting check
+    note = f"**{f['kind_note']}**\n\n" if f.get("kind_note") else ""
+    return note + "\n".join(lines) + "\n\n" + verdict
 
 
 def checkpoint_markdown(report: dict[str, Any]) -> str:

@@ -4,12 +4,15 @@
 rather than left out, so a reader can tell a missing fact from a passing one. Keys:
 
 - ``model_name``, ``version``, ``code_version``
-- ``base_model``: ``{name, revision, licence, trust_remote_code, data_version}``
+- ``base_model``: ``{name, revision, licence, trust_remote_code, data_version, origin}`` (origin: a GGUF's
+  file name, SHA-256 and metadata, ``gguf.py``)
 - ``upstream``: ``{asset name: data version}`` for every upstream asset the version was built from
 - ``sources``: ``{source: training rows}``
 - ``training``: the training configuration (dict)
 - ``evaluation``: ``{primary_metric, higher_is_better, checkpoints: [{checkpoint, metrics: {...}}], chosen,
   primary_value, baselines: {zero_shot: {...}, few_shot: {...}}, held_out: {data_version, settings}}``
+- ``significance``: the chosen checkpoint vs prompting the base model, paired bootstrap per metric
+  (``evaluation/bootstrap.py``)
 - ``comparison``: ``gates.comparison``: this version, the version promoted when it was published and the base
   model zero-shot, all on the same held-out set
 - ``forgetting``: ``{flag: bool, detail}`` (general-capability regression against the base)
@@ -77,7 +80,7 @@ def render_card(m: dict[str, Any]) -> str:
              f"- name: {base.get('name', NOT_RECORDED)}" + (f" (revision {base['revision']})" if base.get("revision") else ""),
              f"- licence: {base.get('licence', NOT_RECORDED)}",
              f"- trust_remote_code: {str(base.get('trust_remote_code', NOT_RECORDED)).lower()}",
-             f"- data version: {base.get('data_version', NOT_RECORDED)}", "",
+             f"- data version: {base.get('data_version', NOT_RECORDED)}", *_origin(base.get("origin")), "",
              "## Data", "", "Upstream assets and the data version each had when this model was built:", "",
              *_table(["asset", "data version"], sorted((m.get("upstream") or {}).items())), "",
              "Training rows per source:", "",
@@ -85,7 +88,7 @@ def render_card(m: dict[str, Any]) -> str:
              f"Training record ids (id, origin_ids): `{m.get('training_records', NOT_RECORDED)}`", "",
              "## Training configuration", "", "```json",
              json.dumps(m.get("training") or {}, indent=2, sort_keys=True, default=str), "```", "",
-             *_evaluation(ev), *_comparison(m.get("comparison")), *_forgetting(m), *_merge(m.get("merge")),
+             *_evaluation(ev), *_significance(m.get("significance")), *_comparison(m.get("comparison")), *_forgetting(m), *_merge(m.get("merge")),
              "## Intended use", "", str(m["intended_use"]), "",
              "## Limitations", "", *[f"- {x}" for x in m["limitations"]], ""]
     flags = m.get("flags") or {}
@@ -104,6 +107,26 @@ def _evaluation(ev: dict[str, Any]) -> list[str]:
     return ["## Evaluation", "", f"Primary metric: {primary}"
             f" ({'higher' if ev.get('higher_is_better', True) else 'lower'} is better). Chosen checkpoint: {chosen}.",
             "", *_table(["checkpoint", *names], rows), ""]
+
+
+def _origin(origin: dict[str, Any] | None) -> list[str]:
+    if not origin:
+        return []
+    meta = origin.get("metadata") or {}
+    return [f"- dequantised from GGUF `{origin.get('file')}` (SHA-256 {origin.get('sha256')}): "
+            f"{meta.get('name', NOT_RECORDED)} by {meta.get('organization', NOT_RECORDED)}, "
+            f"licence {meta.get('license', NOT_RECORDED)}"]
+
+
+def _significance(sig: dict[str, Any] | None) -> list[str]:
+    """Fine-tuned vs zero-/few-shot prompting of the base, with the 95 % interval of each gain."""
+    rows = [[name.replace("_", "-"), metric, _fmt(b.get("baseline")), _fmt(b.get("tuned")), f"{b['diff']:+.4f}",
+             f"[{b['ci_low']:+.4f}, {b['ci_high']:+.4f}]", b.get("n")]
+            for name, by_metric in (sig or {}).items() for metric, b in by_metric.items() if b.get("n")]
+    return ["## Against prompting the base model", "",
+            "The chosen checkpoint and the base model prompted zero-shot and few-shot, on the same held-out items; "
+            "95 % interval of the gain from a paired bootstrap (10,000 resamples of the items):", "",
+            *_table(["base prompted", "metric", "base", "fine-tuned", "gain", "95 % CI", "items"], rows), ""]
 
 
 def _comparison(c: dict[str, Any] | None) -> list[str]:
@@ -132,7 +155,10 @@ def _forgetting(m: dict[str, Any]) -> list[str]:
     f, leak = m.get("forgetting") or {}, m.get("leakage") or {}
     flag = f.get("flag")
     verdict = NOT_RECORDED if flag is None else ("FLAGGED: general capability regressed" if flag else "no regression")
-    return ["## Forgetting and leakage", "", f"- forgetting: {verdict}" + (f" ({f['detail']})" if f.get("detail") else ""),
+    detail = f.get("detail")
+    if isinstance(detail, dict):  # the forgetting check's result: say what kind of check it was, and its numbers
+        detail = " ".join(str(detail[k]) for k in ("kind_note", "summary") if detail.get(k)) or None
+    return ["## Forgetting and leakage", "", f"- forgetting: {verdict}" + (f" ({detail})" if detail else ""),
             f"- eval/train leakage: {leak.get('count', NOT_RECORDED)} example(s)"
             + (f" ({leak['detail']})" if leak.get("detail") else ""), ""]
 
@@ -142,8 +168,7 @@ def _merge(merge: dict[str, Any] | None) -> list[str]:
         return ["## Merge verification", "", NOT_RECORDED, ""]
     lines = ["## Merge verification", "",
              f"- verified: {str(merge.get('verified')).lower()} (merged in {merge.get('dtype')})",
-             f"- max |logit difference| merged vs base+adapter: {_fmt(merge.get('max_abs_diff'))} "
-             f"(tolerance {merge.get('tolerance')}; the adapter itself moves them by {_fmt(merge.get('adapter_effect'))})",
+             *_merge_statistics(merge),
              f"- loads with plain transformers, without peft, in a fresh process: "
              f"{str(merge.get('loads_without_peft')).lower()}",
              f"- greedy generations equal base+adapter's: {str(merge.get('generations_match')).lower()}", ""]
@@ -151,6 +176,20 @@ def _merge(merge: dict[str, Any] | None) -> list[str]:
     if gens:
         lines += _table(["prompt", "merged answer", "equal"],
                         [[g["prompt"], repr(g["merged"])[:80], str(g["equal"]).lower()] for g in gens]) + [""]
+    return lines
+
+
+def _merge_statistics(merge: dict[str, Any]) -> list[str]:
+    stats = merge.get("statistics") or {}
+    m, r = stats.get("merged") or {}, stats.get("rounding_only") or {}
+    lines = [f"- max |logit difference| merged vs base+adapter: {_fmt(merge.get('max_abs_diff'))}"
+             + (f" (float32 tolerance {merge['tolerance']:g} x logit scale)" if merge.get("tolerance") else "")
+             + f"; the adapter itself moves them by {_fmt(merge.get('adapter_effect'))}"]
+    if m and r:
+        lines.append(f"- per token, merged vs base+adapter: mean KL {_fmt(m.get('kl_mean'))}, top-1 agreement "
+                     f"{_fmt(m.get('top1_agreement'))}; {merge.get('dtype')} rounding alone (unmerged adapter on a "
+                     f"{merge.get('dtype')} base): {_fmt(r.get('kl_mean'))}, {_fmt(r.get('top1_agreement'))}; "
+                     f"share of the adapter's effect carried: {_fmt(stats.get('adapter_effect_recovered'))}")
     return lines
 
 
