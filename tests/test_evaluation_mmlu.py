@@ -91,14 +91,3 @@ def test_prediction_is_the_first_highest_letter_as_in_lm_eval(monkeypatch):
     scores = [[-3.0, -1.0, -2.0, -9.0], [-2.0, -2.0, -5.0, -2.0], [-4.0, -4.0, -4.0, -0.5]]
     monkeypatch.setattr(mmlu, "letter_logprobs", lambda *a, **k: scores)
     assert mmlu.letter_predictions(None, None, [{}] * 3) == [1, 0, 3]  # numpy's argmax takes the first of a tie
-
-
-@needs_mmlu
-def test_training_data_is_guarded_against_the_same_stratified_items():
-    from resources.datasets.benchmark_sample import benchmark_texts
-    from resources.evaluation.evaluator import Evaluator
-    from resources.evaluation.forgetting import item_text
-
-    evaluator = Evaluator(forgetting_benchmark=str(MMLU), forgetting_per_subject=2, forgetting_seed=5)
-    items = benchmark_sample(MMLU, sample_size=0, per_subject=2, seed=5)
-    assert benchmark_texts(evaluator) == [item_text(it) for it in items] and len(items) == 114
