@@ -37,6 +37,21 @@ def smollm2_dir(tmp_path_factory) -> Path:
     return BaseModel(name="builtin:smollm2-135m-instruct").materialise(tmp_path_factory.mktemp("smollm2") / "model")
 
 
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(tokenizer, model) of a freshly built tiny model, in fp32 on the CPU, one per test module."""
+    import torch
+
+    from resources.model.loading import load_causal_lm, load_tokenizer
+    from resources.model.tiny import build_tiny_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices gain nothing from threads and lose a lot on shared cores
+    path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
+    yield load_tokenizer(path), load_causal_lm(path, device="cpu")
+    torch.set_num_threads(threads)
+
+
 def pipeline_settings(tmp_path: Path, **overrides) -> dict:
     """Settings for a fast end-to-end run of the embedded default into tmp_path."""
     settings = {

@@ -76,20 +76,6 @@ def test_paired_difference_and_flag_rule():
     assert noisy["diff"] == pytest.approx(-0.05) and not noisy["flagged"]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    import torch
-
-    from resources.model.loading import load_causal_lm, load_tokenizer
-    from resources.model.tiny import build_tiny_model
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices gain nothing from threads and lose a lot on shared cores
-    path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
-    yield load_tokenizer(path), load_causal_lm(path, device="cpu")
-    torch.set_num_threads(threads)
-
-
 def test_toy_benchmark_is_labelled_a_smoke_check(tiny, tmp_path):
     tok, model = tiny
     copy = tmp_path / "general_knowledge.csv"

@@ -50,20 +50,6 @@ def test_stratified_sample_takes_n_from_every_subject_deterministically():
         load_multiple_choice(SUBJECT), 10, 3)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    import torch
-
-    from resources.model.loading import load_causal_lm, load_tokenizer
-    from resources.model.tiny import build_tiny_model
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices gain nothing from threads and lose a lot on shared cores
-    path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
-    yield load_tokenizer(path), load_causal_lm(path, device="cpu")
-    torch.set_num_threads(threads)
-
-
 def test_letter_scoring_takes_the_argmax_of_the_letter_logprobs(tiny):
     from resources.evaluation.loglik import continuation_logprobs, next_token_logprobs
 

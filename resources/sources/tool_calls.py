@@ -20,14 +20,20 @@ from typing import Any
 from resources.sources.reasons import FormatError
 
 
+def _parsed(value: Any, what: str) -> Any:
+    """A JSON string decoded (OpenAI's API sends arguments as text); anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise FormatError(f"invalid tool call: {what} not JSON ({e})"[:300]) from None
+
+
 def _arguments(value: Any, where: str) -> dict[str, Any]:
     if value is None or value == "":
         return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except (json.JSONDecodeError, RecursionError) as e:
-            raise FormatError(f"invalid tool call: {where} arguments are not JSON ({e})"[:300]) from None
+    value = _parsed(value, f"{where} arguments are")
     if not isinstance(value, dict):
         raise FormatError(f"invalid tool call: {where} arguments are {type(value).__name__}, not a JSON object")
     return value
@@ -60,11 +66,7 @@ def tool_calls(value: Any, index: int) -> list[dict[str, Any]]:
     """The canonical ``tool_calls`` of message ``index``; an empty or missing list means no calls."""
     if value is None:
         return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except (json.JSONDecodeError, RecursionError) as e:
-            raise FormatError(f"invalid tool call: message {index} tool_calls is not JSON ({e})"[:300]) from None
+    value = _parsed(value, f"message {index} tool_calls is")
     if not isinstance(value, list):
         raise FormatError(f"invalid tool call: message {index} tool_calls is {type(value).__name__}, not a list")
     return [tool_call(c, f"message {index} call {k}") for k, c in enumerate(value)]
