@@ -203,3 +203,20 @@ def test_scrambling_adapter_is_flagged_and_gsm8k_runs(knowing_model):
     assert result["checkpoint_accuracy"] < result["base_accuracy"]
     assert result["stderr"] > 0 and -result["diff"] > 2 * result["stderr"] and -result["diff"] > 0.02
     assert result["flagged"] and result["benchmark_flagged"] and "fell by" in result["flag_reasons"][0]
+
+
+def test_the_base_models_answers_are_computed_once_per_base_and_item_set(tiny, tmp_path, monkeypatch):
+    import resources.evaluation.forgetting as forgetting
+
+    tok, model = tiny
+    calls = []
+    real = forgetting.letter_predictions
+    monkeypatch.setattr(forgetting, "letter_predictions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cache = {"dir": tmp_path / "base_answers", "base": "base-v1"}
+    first = check_forgetting(model, tok, base=model, benchmark=str(TOY), sample_size=6, base_cache=cache)
+    assert len(calls) == 2  # base and checkpoint
+    again = check_forgetting(model, tok, base=model, benchmark=str(TOY), sample_size=6, base_cache=cache)
+    assert len(calls) == 3 and again["base_accuracy"] == first["base_accuracy"]  # the base's answers came from disk
+    check_forgetting(model, tok, base=model, benchmark=str(TOY), sample_size=6, base_cache={**cache, "base": "v2"})
+    check_forgetting(model, tok, base=model, benchmark=str(TOY), sample_size=5, base_cache=cache)
+    assert len(calls) == 7  # another base, another item set: computed again

@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 from resources.evaluation.benchmarks import (benchmark_sample, final_answer, is_smoke_benchmark, load_gsm8k,
                                              sample_items)
+from resources.evaluation.base_answers import cached_answers
 from resources.evaluation.generation import generate
 from resources.evaluation.mmlu import letter_predictions
 
@@ -111,14 +112,24 @@ def describe(kind: str, benchmark: str, subjects: dict[str, int], stats: dict[st
 def check_forgetting(tuned, tokenizer, *, base=None, benchmark: str, sample_size: int = 100, per_subject: int = 0,
                      seed: int = 0, tolerance: float = 0.02, train_texts: Sequence[str] = (),
                      near_pairs: NearPairs | None = None, gsm8k_path: str = "", gsm8k_sample_size: int = 0,
-                     max_new_tokens: int = 256, max_batch_tokens: int = 4096) -> dict[str, Any]:
+                     max_new_tokens: int = 256, max_batch_tokens: int = 4096,
+                     base_cache: dict[str, Any] | None = None) -> dict[str, Any]:
     """Compare base and checkpoint on a benchmark sample; returns the result (with per-item rows under
     ``per_item``): kind ("forgetting" or "smoke") and a sentence saying which, accuracies, paired diff and
-    stderr, n, items per subject, excluded near-duplicates, and ``flagged``."""
+    stderr, n, items per subject, excluded near-duplicates, and ``flagged``.
+
+    ``base_cache`` ({"dir", "base"}: a folder and the base model's fingerprint) reuses the base's answers
+    across checkpoints (``base_answers.py``)."""
+    cache_dir = (base_cache or {}).get("dir")
+    cache_key = {"base": (base_cache or {}).get("base"), "scoring": SCORING, "max_new_tokens": max_new_tokens}
     items = benchmark_sample(benchmark, sample_size=sample_size, per_subject=per_subject, seed=seed)
     kept, excluded = exclude_near_duplicates(items, train_texts, near_pairs)
-    with base_of(tuned, base) as b:
-        base_pred = letter_predictions(b, tokenizer, kept, max_batch_tokens=max_batch_tokens)
+    def base_letters() -> list:
+        with base_of(tuned, base) as b:
+            return [int(p) for p in letter_predictions(b, tokenizer, kept, max_batch_tokens=max_batch_tokens)]
+
+    base_pred = cached_answers(cache_dir, {**cache_key, "benchmark": "multiple_choice"}, [it["id"] for it in kept],
+                               base_letters)
     tuned_pred = letter_predictions(tuned, tokenizer, kept, max_batch_tokens=max_batch_tokens)
     base_ok = [p == it["answer"] for p, it in zip(base_pred, kept)]
     tuned_ok = [p == it["answer"] for p, it in zip(tuned_pred, kept)]
@@ -139,9 +150,13 @@ def check_forgetting(tuned, tokenizer, *, base=None, benchmark: str, sample_size
     if gsm8k_path:
         g_items = sample_items(load_gsm8k(gsm8k_path), gsm8k_sample_size or sample_size, seed)
         g_kept, g_excluded = exclude_near_duplicates(g_items, train_texts, near_pairs)
-        with base_of(tuned, base) as b:
-            g_base = gsm8k_predictions(b, tokenizer, g_kept, max_new_tokens=max_new_tokens,
-                                       max_batch_tokens=max_batch_tokens)
+        def base_finals() -> list:
+            with base_of(tuned, base) as b:
+                return gsm8k_predictions(b, tokenizer, g_kept, max_new_tokens=max_new_tokens,
+                                         max_batch_tokens=max_batch_tokens)
+
+        g_base = cached_answers(cache_dir, {**cache_key, "benchmark": "gsm8k"}, [it["id"] for it in g_kept],
+                                base_finals)
         g_tuned = gsm8k_predictions(tuned, tokenizer, g_kept, max_new_tokens=max_new_tokens,
                                     max_batch_tokens=max_batch_tokens)
         g = paired_difference([p == it["final"] for p, it in zip(g_base, g_kept)],
