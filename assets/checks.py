@@ -43,15 +43,41 @@ def reject_rate(store: ArtifactStore) -> dg.AssetCheckResult:
                   "max_reject_rate": dg.MetadataValue.float(float(sources["reject_rate"].max() if len(sources) else 0.0))})
 
 
+def _unseen_leaks(store: ArtifactStore, stats: dict) -> list[list[str]]:
+    """[train id, what] for every training row that names an unseen product or is itself an unseen item.
+
+    Read from the files rather than trusted from the build's stats, so a bug in the carving cannot vouch for
+    itself."""
+    from resources.prepare.unseen import UNSEEN_EVAL_FILE, rows_mentioning
+
+    terms = (stats.get("unseen_eval") or {}).get("terms") or []
+    folder = Layout(store.path()).datasets()
+    if not terms or not (folder / "train.parquet").exists():
+        return []
+    train = pd.read_parquet(folder / "train.parquet")
+    found = [[i, f"mentions {t!r}"] for i, t in rows_mentioning(train, terms)]
+    if (folder / UNSEEN_EVAL_FILE).exists():
+        unseen = set(pd.read_parquet(folder / UNSEEN_EVAL_FILE, columns=["id"])["id"].astype(str))
+        held = set(pd.read_parquet(folder / "eval.parquet", columns=["id"])["id"].astype(str))
+        found += [[i, "is an unseen item"] for i in sorted(unseen & set(train["id"].astype(str)))]
+        found += [[i, "is in eval.parquet too"] for i in sorted(unseen & held)]
+    return found
+
+
 @dg.asset_check(asset="training_datasets", blocking=True,
-                description="No training item near-duplicates a held-out item (MinHash LSH, verified Jaccard).")
+                description="No training item near-duplicates a held-out or unseen-product item (MinHash LSH, verified "
+                            "Jaccard), and none names an unseen product (PrepareConfig.unseen_terms).")
 def no_leakage(store: ArtifactStore) -> dg.AssetCheckResult:
     stats = _datasets_stats(store)
     leaks = stats.get("leaks", [])
+    unseen = _unseen_leaks(store, stats)
     dec = stats.get("decontamination", {})
     return dg.AssetCheckResult(
-        passed=not leaks,
+        passed=not leaks and not unseen,
         metadata={"leaks": dg.MetadataValue.int(len(leaks)),
+                  "unseen_product_leaks": dg.MetadataValue.int(len(unseen)),
+                  "unseen_examples": dg.MetadataValue.md(markdown_table(["row", "problem"], unseen[:20])
+                                                         if unseen else "none"),
                   "removed_contaminating_eval": dg.MetadataValue.int(int(dec.get("contaminates_eval", 0))),
                   "removed_contaminating_benchmark": dg.MetadataValue.int(int(dec.get("contaminates_benchmark", 0))),
                   "examples": dg.MetadataValue.md(markdown_table(["train id", "held-out id", "jaccard"], leaks[:20])

@@ -106,11 +106,20 @@ def training_datasets(context: dg.AssetExecutionContext, store: ArtifactStore, p
                             benchmark_items=benchmark_items(evaluator))
     out = layout.datasets()
     found = contaminated_items(result.decontamination)
+    unseen = result.unseen
+    # eval_unseen.parquet stays out of the data version (the manifest records the same train+eval hash): its rows
+    # can only come out of train or eval, so moving any changes one of those too
     return dg.MaterializeResult(
         data_version=dg.DataVersion(content_hash(out / "train.parquet", out / "eval.parquet")),
         metadata={
             "train_rows": dg.MetadataValue.int(result.train_rows),
             "eval_rows": dg.MetadataValue.int(result.eval_rows),
+            "unseen_eval_rows": dg.MetadataValue.int(result.unseen_rows),
+            "unseen_eval": dg.MetadataValue.md(
+                markdown_table(["term", "rows"], sorted(unseen.get("by_term", {}).items()))
+                + f"\n\n{unseen.get('from_train', 0)} rows moved from train, {unseen.get('from_eval', 0)} from the "
+                  f"held-out set, {unseen.get('clusters', 0)} duplicate clusters"
+                if unseen else "no unseen_terms configured"),
             "removed_as_contaminating": dg.MetadataValue.int(result.contaminating),
             "contaminated_items": dg.MetadataValue.md(markdown_table(["kind", "item", "training rows removed"], found)
                                                       if found else "none"),

@@ -26,6 +26,9 @@ class PrepareConfig(dg.ConfigurableResource):
     min_eval: int = 8
     split_seed: str = "privft-split-1"  # changing it reshuffles which clusters are held out
     stratify_by_task: bool = True
+    # a second held-out set of products training never sees (resources/prepare/unseen.py): every duplicate
+    # cluster mentioning one of these terms goes to eval_unseen.parquet; [] writes no such file
+    unseen_terms: list[str] = []
     # decontamination (resources/prepare/containment.py): a training row containing a benchmark item's
     # decontaminate_ngram-gram, or decontaminate_short_share of a held-out or benchmark item's short n-grams, is removed
     decontaminate_ngram: int = 13
@@ -62,6 +65,9 @@ class PrepareConfig(dg.ConfigurableResource):
             problems.append(f"eval_fraction {self.eval_fraction}: must lie strictly between 0 and 1")
         if self.min_eval < 0:
             problems.append(f"min_eval {self.min_eval}: must not be negative")
+        blank = [t for t in self.unseen_terms if not str(t).strip()]
+        if blank:
+            problems.append(f"unseen_terms {self.unseen_terms!r}: a term is blank and would match nothing; remove it")
         if not 0.0 <= self.reject_warn_rate <= self.reject_fail_rate <= 1.0:
             problems.append(f"reject rates warn={self.reject_warn_rate} fail={self.reject_fail_rate}: "
                             "need 0 <= warn <= fail <= 1")
