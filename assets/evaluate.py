@@ -12,6 +12,7 @@ from assets.partitions import CHECKPOINT_PARTITIONS
 from assets.train import checkpoint_dir, latest_run
 from resources.dedup.engine import Deduplicator
 from resources.evaluation.evaluator import Evaluator
+from resources.evaluation.unseen import unseen_path
 from resources.layout import Layout
 from resources.model.base_model import BaseModel
 from resources.artifact_store import ArtifactStore, publishes_artifacts
@@ -25,6 +26,9 @@ def _inputs(layout: Layout, base_dir, evaluator: Evaluator, adapter_dir=None) ->
     datasets = layout.datasets()
     inputs = {"eval": content_hash(datasets / "eval.parquet"), "train": content_hash(datasets / "train.parquet"),
               "base": model_version(base_dir), "evaluator": evaluator.model_dump() if hasattr(evaluator, "model_dump") else {}}
+    unseen = unseen_path(datasets / "eval.parquet")
+    if unseen.exists():  # only when present, so reports from before unseen products stay fresh
+        inputs["eval_unseen"] = content_hash(unseen)
     if adapter_dir is not None:
         inputs["adapter"] = content_hash(*sorted(adapter_dir.glob("adapter_*")))
     return inputs
@@ -52,8 +56,10 @@ def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore, base
         report = evaluator.evaluate_baselines(base_model_dir=base_dir, eval_path=layout.datasets() / "eval.parquet",
                                               train_path=layout.datasets() / "train.parquet", out_dir=out)
         record(out, inputs)
+    blocks = [(name, r) for name, r in report.items() if isinstance(r, dict) and "overall" in r]
+    blocks += [(f"{name} (unseen products)", r) for name, r in (report.get("unseen") or {}).items()]
     rows = [(name, *(f"{_headline(r).get(m, float('nan')):.4f}" for m in ("exact_match", "token_f1", "rougeL")))
-            for name, r in report.items() if isinstance(r, dict) and "overall" in r]
+            for name, r in blocks]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(content_hash(out / "report.json")),
         metadata={"baselines": dg.MetadataValue.md(markdown_table(["baseline", "exact_match", "token_f1", "rougeL"], rows)),
@@ -90,6 +96,7 @@ def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStor
         data_version=dg.DataVersion(content_hash(out / "report.json")),
         metadata={
             **{k: dg.MetadataValue.float(float(v)) for k, v in _headline(report).items()},
+            **{f"unseen_{k}": dg.MetadataValue.float(float(v)) for k, v in _headline(report.get("unseen") or {}).items()},
             "forgetting_flagged": dg.MetadataValue.bool(bool(forgetting.get("flagged", False))),
             "forgetting_diff": dg.MetadataValue.float(float(forgetting.get("diff") or 0.0)),
             # "smoke" on the generated toy benchmark: the UI must not pass it off as a forgetting check

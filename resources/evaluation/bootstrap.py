@@ -52,13 +52,16 @@ def read_scores(path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def compare_with_baselines(checkpoint_dir: Path, baselines_dir: Path, *, seed: int = 0) -> dict[str, Any]:
+def compare_with_baselines(checkpoint_dir: Path, baselines_dir: Path, *, seed: int = 0,
+                           prefix: str = "predictions") -> dict[str, Any]:
     """{"zero_shot": {metric: bootstrap}, "few_shot": {...}} for one checkpoint's evaluation folder, over the
-    items both sides scored."""
-    tuned = read_scores(checkpoint_dir / "predictions.jsonl")
+    items both sides scored. ``prefix`` names the item set: ``<prefix>.jsonl`` of the checkpoint against
+    ``<prefix>_zero_shot.jsonl`` / ``<prefix>_few_shot.jsonl`` of the baselines ("predictions_unseen" for the
+    unseen products)."""
+    tuned = read_scores(checkpoint_dir / f"{prefix}.jsonl")
     out: dict[str, Any] = {}
     for name in ("zero_shot", "few_shot"):
-        base = read_scores(baselines_dir / f"predictions_{name}.jsonl")
+        base = read_scores(baselines_dir / f"{prefix}_{name}.jsonl")
         ids = sorted(set(tuned) & set(base))
         if not ids:
             continue

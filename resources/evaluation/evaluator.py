@@ -3,7 +3,8 @@
 For a checkpoint: greedy answers to every held-out prompt, scored against the references (exact match, token
 F1, ROUGE, JSON field P/R/F1 where answers are JSON), held-out loss and perplexity, all broken down by task and
 source, plus the forgetting check against the base model. For the base model alone: the same scores zero-shot
-and with k examples from the training set in the prompt, the bar a fine-tune has to clear.
+and with k examples from the training set in the prompt, the bar a fine-tune has to clear. Both also score the
+unseen-products set when the datasets have one (``unseen.py``).
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class Evaluator(dg.ConfigurableResource):
         from resources.evaluation.forgetting import check_forgetting
         from resources.evaluation.report_files import checkpoint_markdown, write_report_dir
         from resources.evaluation.scoring import json_tasks
+        from resources.evaluation.unseen import score_checkpoint_unseen
         from resources.model.loading import load_adapter, load_causal_lm, load_tokenizer
 
         examples = self.held_out(eval_path)
@@ -155,6 +157,7 @@ class Evaluator(dg.ConfigurableResource):
         model.eval()
         rows, block = self._score(model, tokenizer, examples, [prompt_messages(e) for e in examples],
                                   json_tasks(examples))
+        unseen, unseen_files = score_checkpoint_unseen(self, model, tokenizer, examples, eval_path)
         forgetting = check_forgetting(
             model, tokenizer, benchmark=self.forgetting_benchmark, sample_size=self.forgetting_sample_size,
             per_subject=self.forgetting_per_subject, seed=self.forgetting_seed, tolerance=self.forgetting_tolerance,
@@ -166,9 +169,9 @@ class Evaluator(dg.ConfigurableResource):
                   "adapter_dir": str(adapter_dir), "base_model_dir": str(base_model_dir), "eval_path": str(eval_path),
                   "train_path": str(train_path or ""), "primary_metric": self.primary_metric,
                   "example_metric": self._example_metric(), "config": self._config(), **block,
-                  "forgetting": forgetting}
+                  "forgetting": forgetting, **unseen}
         write_report_dir(out_dir, report, checkpoint_markdown(report),
-                         {"predictions.jsonl": rows, "forgetting_items.jsonl": forgetting_items})
+                         {"predictions.jsonl": rows, "forgetting_items.jsonl": forgetting_items, **unseen_files})
         return report
 
     def evaluate_baselines(self, *, base_model_dir: Path | str, eval_path: Path | str, train_path: Path | str,
@@ -178,6 +181,7 @@ class Evaluator(dg.ConfigurableResource):
         _offline()
         from resources.evaluation.report_files import baselines_markdown, write_report_dir
         from resources.evaluation.scoring import json_tasks
+        from resources.evaluation.unseen import score_baselines_unseen
         from resources.model.loading import load_causal_lm, load_tokenizer
 
         examples = self.held_out(eval_path)
@@ -190,13 +194,15 @@ class Evaluator(dg.ConfigurableResource):
         zero_rows, zero = self._score(model, tokenizer, examples, [prompt_messages(e) for e in examples], tasks)
         few_prompts = [few_shot_prompt(e, shots.get(str(e.get("task", "")), [])) for e in examples]
         few_rows, few = self._score(model, tokenizer, examples, few_prompts, tasks)
+        unseen, unseen_files = score_baselines_unseen(self, model, tokenizer, examples, train, shots, eval_path)
         report = {"kind": "baselines", "base_model_dir": str(base_model_dir), "eval_path": str(eval_path),
                   "train_path": str(train_path or ""), "few_shot_k": self.few_shot_k,
                   "shots": {t: [s.get("id", "") for s in v] for t, v in shots.items()},
                   "primary_metric": self.primary_metric, "example_metric": self._example_metric(),
-                  "config": self._config(), "zero_shot": zero, "few_shot": few}
+                  "config": self._config(), "zero_shot": zero, "few_shot": few, **unseen}
         write_report_dir(out_dir, report, baselines_markdown(report),
-                         {"predictions_zero_shot.jsonl": zero_rows, "predictions_few_shot.jsonl": few_rows})
+                         {"predictions_zero_shot.jsonl": zero_rows, "predictions_few_shot.jsonl": few_rows,
+                          **unseen_files})
         return report
 
     def pick_shots(self, train: Sequence[dict[str, Any]], tasks: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

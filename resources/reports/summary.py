@@ -1,4 +1,8 @@
-"""Every checkpoint of the current adapter beside the prompting baselines, and the chosen best checkpoint."""
+"""Every checkpoint of the current adapter beside the prompting baselines, and the chosen best checkpoint.
+
+When the datasets hold an unseen-products set, the same comparison on it follows as its own part: the ordinary
+held-out set shares products and templates with training, the unseen one shows what is left without them.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +62,7 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
         best_json = {"checkpoint": best["partition"], "step": best.get("step"), "metric": metric,
                      "value": best.get("overall", {}).get(metric),
                      "forgetting_flagged": bool(best.get("forgetting", {}).get("flagged"))}
-    significance = {}
+    significance, significance_unseen = {}, {}
     if best is not None:
         from resources.evaluation.bootstrap import compare_with_baselines
 
@@ -66,15 +70,43 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
                                               seed=evaluator.seed)
         table += "\n\n**Best checkpoint vs prompting the base model** (paired bootstrap over the held-out items)\n\n"
         table += significance_table(significance)
+        significance_unseen = compare_with_baselines(layout.evaluation(best["partition"]), layout.baselines(),
+                                                     seed=evaluator.seed, prefix="predictions_unseen")
+    baselines_unseen = {n: b.get("overall", {}) for n, b in (baselines.get("unseen") or {}).items()}
+    if baselines_unseen or any(r.get("unseen") for r in reports):
+        table += "\n\n" + unseen_part(baselines_unseen, reports, best, significance_unseen)
     summary = {
         "primary_metric": metric,
         "best": best_json,
         "significance": significance,
         "baselines": {n: (baselines.get(n) or {}).get("overall", {}) for n in ("zero_shot", "few_shot")},
         "checkpoints": [{"checkpoint": r["partition"], "step": r.get("step"), "metrics": r.get("overall", {}),
+                         "metrics_unseen": (r.get("unseen") or {}).get("overall", {}),
                          "forgetting": r.get("forgetting", {})} for r in reports],
+        # {} when the datasets have no unseen-products set (PrepareConfig.unseen_terms unset)
+        "baselines_unseen": baselines_unseen,
+        "significance_unseen": significance_unseen,
     }
     return {"json": summary, "table_md": table, "plot_md": plot + "\n\n" + loss_plot}
+
+
+def unseen_part(baselines_unseen: dict[str, Any], reports: list[dict[str, Any]], best, significance_unseen) -> str:
+    """The comparison again on the products no training example mentions."""
+    from resources.reports.markdown import markdown_table
+
+    rows = [(f"base {n.replace('_', '-')}", "", *(_fmt(o.get(m)) for m in HEADLINE), "")
+            for n, o in baselines_unseen.items()]
+    for r in reports:
+        overall = (r.get("unseen") or {}).get("overall", {})
+        if overall:
+            mark = "**best**" if best is not None and r["partition"] == best["partition"] else ""
+            rows.append((r["partition"], r.get("step"), *(_fmt(overall.get(m)) for m in HEADLINE), mark))
+    part = "### Unseen products\n\nItems about products no training example mentions (`eval_unseen.parquet`)\n\n"
+    part += markdown_table(["model", "step", *HEADLINE, ""], rows)
+    if best is not None:
+        part += "\n\n**Best checkpoint vs prompting the base model on unseen products** (paired bootstrap)\n\n"
+        part += significance_table(significance_unseen)
+    return part
 
 
 def significance_table(significance: dict[str, Any]) -> str:
