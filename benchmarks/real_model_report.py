@@ -4,7 +4,8 @@
 
 Reads what the pipeline wrote (evaluations/summary.json and the best checkpoint's report), so every figure is
 one a user can open and check. Held-out metrics come with the paired bootstrap 95 % interval of the gain;
-MMLU with the paired standard error of the change (base and checkpoint answer the same questions).
+MMLU with the paired standard error of the change (base and checkpoint answer the same questions). When the run
+held out unseen products (prepare.unseen_terms), the same table and gains follow for them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ import json
 from pathlib import Path
 
 
+METRICS = ("token_f1", "rougeL", "exact_match")
+
+
+def _held_out(baselines: dict, tuned: dict) -> dict:
+    return {name: {m: baselines[name].get(m) for m in METRICS} for name in ("zero_shot", "few_shot")} | {
+        "fine_tuned": {m: tuned.get(m) for m in METRICS}}
+
+
 def proof(root: Path) -> dict:
     summary = json.loads((root / "evaluations" / "summary.json").read_text())
     best = summary.get("best") or {}
@@ -21,25 +30,37 @@ def proof(root: Path) -> dict:
     if checkpoint is None:
         raise SystemExit(f"{root}: no best checkpoint in evaluations/summary.json")
     forgetting = checkpoint["forgetting"]
-    return {"checkpoint": best["checkpoint"], "step": best.get("step"), "n_held_out": checkpoint["metrics"].get("n"),
-            "held_out": {name: {m: summary["baselines"][name].get(m) for m in ("token_f1", "rougeL", "exact_match")}
-                         for name in ("zero_shot", "few_shot")} | {
-                "fine_tuned": {m: checkpoint["metrics"].get(m) for m in ("token_f1", "rougeL", "exact_match")}},
-            "gain": summary.get("significance", {}),
-            "mmlu": {k: forgetting.get(k) for k in ("kind", "n", "base_accuracy", "checkpoint_accuracy", "diff",
-                                                     "stderr", "flagged", "summary")}}
+    p = {"checkpoint": best["checkpoint"], "step": best.get("step"), "n_held_out": checkpoint["metrics"].get("n"),
+         "held_out": _held_out(summary["baselines"], checkpoint["metrics"]),
+         "gain": summary.get("significance", {}),
+         "mmlu": {k: forgetting.get(k) for k in ("kind", "n", "base_accuracy", "checkpoint_accuracy", "diff",
+                                                  "stderr", "flagged", "summary")}}
+    unseen = checkpoint.get("metrics_unseen") or {}
+    if unseen and summary.get("baselines_unseen"):
+        p["unseen"] = {"n": unseen.get("n"), "held_out": _held_out(summary["baselines_unseen"], unseen),
+                       "gain": summary.get("significance_unseen", {})}
+    return p
+
+
+def _tables(held_out: dict, gain: dict) -> list[str]:
+    lines = ["| model | token F1 | ROUGE-L | exact match |", "|---|---|---|---|"]
+    for name in ("zero_shot", "few_shot", "fine_tuned"):
+        h = held_out[name]
+        lines.append(f"| {name.replace('_', '-')} | {h['token_f1']:.3f} | {h['rougeL']:.3f} | {h['exact_match']:.3f} |")
+    lines += ["", "| fine-tuned vs | metric | gain | 95 % CI (paired bootstrap) |", "|---|---|---|---|"]
+    for name, by_metric in gain.items():
+        for m, g in by_metric.items():
+            lines.append(f"| {name.replace('_', '-')} | {m} | {g['diff']:+.3f} | [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}] |")
+    return lines
 
 
 def render(p: dict) -> str:
     lines = [f"best checkpoint {p['checkpoint']} (step {p['step']}), {p['n_held_out']} held-out items", "",
-             "| model | token F1 | ROUGE-L | exact match |", "|---|---|---|---|"]
-    for name in ("zero_shot", "few_shot", "fine_tuned"):
-        h = p["held_out"][name]
-        lines.append(f"| {name.replace('_', '-')} | {h['token_f1']:.3f} | {h['rougeL']:.3f} | {h['exact_match']:.3f} |")
-    lines += ["", "| fine-tuned vs | metric | gain | 95 % CI (paired bootstrap) |", "|---|---|---|---|"]
-    for name, by_metric in p["gain"].items():
-        for m, g in by_metric.items():
-            lines.append(f"| {name.replace('_', '-')} | {m} | {g['diff']:+.3f} | [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}] |")
+             *_tables(p["held_out"], p["gain"])]
+    if "unseen" in p:
+        u = p["unseen"]
+        lines += ["", f"unseen products: {u['n']} items about products no training example mentions", "",
+                  *_tables(u["held_out"], u["gain"])]
     m = p["mmlu"]
     lines += ["", f"MMLU ({m['kind']}, n={m['n']}): base {m['base_accuracy']:.4f} -> fine-tuned "
                   f"{m['checkpoint_accuracy']:.4f}, change {100 * m['diff']:+.2f} points "

@@ -81,3 +81,12 @@ def test_a_blank_term_is_refused_naming_the_field():
     with pytest.raises(ValueError, match="unseen_terms"):
         PrepareConfig(unseen_terms=["Tromsø desk lamp", " "]).check()
     assert PrepareConfig().unseen_terms == []
+
+
+@pytest.mark.parametrize("profile", ["smollm2-cpu", "smollm2-gpu"])
+def test_the_real_model_profiles_hold_out_two_sample_products(profile, repo_root):
+    from pipelines.environment import build_resources, load_settings
+
+    terms = build_resources(load_settings(str(repo_root / "profiles" / f"{profile}.yaml")))["prepare"].unseen_terms
+    products = (repo_root / "data" / "generate_samples.py").read_text(encoding="utf-8")
+    assert terms == TERMS and all(f'("{t}", "{t}s")' in products for t in terms)  # names the generator uses
