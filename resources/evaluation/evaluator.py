@@ -144,6 +144,7 @@ class Evaluator(dg.ConfigurableResource):
         report. ``near_pairs(queries, references) -> [(qi, ri, jaccard)]`` excludes benchmark items that
         near-duplicate training examples."""
         _offline()
+        from resources.evaluation.base_answers import base_fingerprint
         from resources.evaluation.forgetting import check_forgetting
         from resources.evaluation.report_files import checkpoint_markdown, write_report_dir
         from resources.evaluation.scoring import json_tasks
@@ -163,7 +164,9 @@ class Evaluator(dg.ConfigurableResource):
             per_subject=self.forgetting_per_subject, seed=self.forgetting_seed, tolerance=self.forgetting_tolerance,
             train_texts=[example_text(t) for t in train], near_pairs=near_pairs, gsm8k_path=self.gsm8k_path,
             gsm8k_sample_size=self.gsm8k_sample_size, max_new_tokens=self.gsm8k_max_new_tokens,
-            max_batch_tokens=self.max_batch_tokens)
+            max_batch_tokens=self.max_batch_tokens,
+            # beside the checkpoints' report folders: every checkpoint of every run shares the base's answers
+            base_cache={"dir": Path(out_dir).parent / "base_answers", "base": base_fingerprint(base_model_dir)})
         forgetting_items = forgetting.pop("per_item")
         report = {"kind": "checkpoint", "checkpoint": Path(adapter_dir).name, "step": checkpoint_step(adapter_dir),
                   "adapter_dir": str(adapter_dir), "base_model_dir": str(base_model_dir), "eval_path": str(eval_path),
