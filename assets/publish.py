@@ -67,6 +67,7 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
                        # the summary was computed from the current training_datasets (see on_new_evaluation)
                        "held_out": held_out.key},
         "significance": summary.get("significance") or {},
+        "significance_unseen": summary.get("significance_unseen") or {},
         "forgetting": {"flag": best["forgetting_flagged"],
                        "detail": next((c["forgetting"] for c in summary["checkpoints"] if c["checkpoint"] == best["checkpoint"]), {})},
         "leakage": {"count": len(stats.get("leaks", [])), "detail": stats.get("decontamination", {})},

@@ -121,6 +121,10 @@ def test_card_says_where_a_gguf_base_came_from_how_the_fine_tune_compares_with_p
     card = write_model_card(tmp_path / "v", info)[0].read_text()
     assert "GGUF `SmolLM2-135M-Instruct.Q4_1.gguf` (SHA-256 b179c95): SmolLM2 by HuggingFaceTB, licence apache-2.0" in card
     assert "## Against prompting the base model" in card
+    assert "unseen products" not in card  # no unseen-products set, no section
+    info["significance_unseen"] = {"few_shot": {"token_f1": {**gain, "n": 103, "baseline": 0.737}}}
+    unseen = write_model_card(tmp_path / "u", info)[0].read_text()
+    assert "## Against prompting, on unseen products" in unseen and "| few-shot | token_f1 | 0.737 |" in unseen
     assert "| zero-shot | token_f1 | 0.225 | 0.985 | +0.7600 | [+0.7090, +0.8080] | 70 |" in card
     assert "Smoke check, not a forgetting check: toy. checkpoint 0.305 vs base 0.312" in card
     assert "mean KL 0.0021, top-1 agreement 0.984; bfloat16 rounding alone" in card and "carried: 0.997" in card

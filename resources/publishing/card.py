@@ -11,8 +11,8 @@ rather than left out, so a reader can tell a missing fact from a passing one. Ke
 - ``training``: the training configuration (dict)
 - ``evaluation``: ``{primary_metric, higher_is_better, checkpoints: [{checkpoint, metrics: {...}}], chosen,
   primary_value, baselines: {zero_shot: {...}, few_shot: {...}}, held_out: {data_version, settings}}``
-- ``significance``: the chosen checkpoint vs prompting the base model, paired bootstrap per metric
-  (``evaluation/bootstrap.py``)
+- ``significance``, ``significance_unseen``: the chosen checkpoint vs prompting the base model, paired bootstrap
+  per metric (``evaluation/bootstrap.py``), on the held-out set and on the unseen-products set
 - ``comparison``: ``gates.comparison``: this version, the version promoted when it was published and the base
   model zero-shot, all on the same held-out set
 - ``forgetting``: ``{flag: bool, detail}`` (general-capability regression against the base)
@@ -88,7 +88,8 @@ def render_card(m: dict[str, Any]) -> str:
              f"Training record ids (id, origin_ids): `{m.get('training_records', NOT_RECORDED)}`", "",
              "## Training configuration", "", "```json",
              json.dumps(m.get("training") or {}, indent=2, sort_keys=True, default=str), "```", "",
-             *_evaluation(ev), *_significance(m.get("significance")), *_comparison(m.get("comparison")), *_forgetting(m), *_merge(m.get("merge")),
+             *_evaluation(ev), *_significance(m.get("significance")),
+             *_significance(m.get("significance_unseen"), unseen=True), *_comparison(m.get("comparison")), *_forgetting(m), *_merge(m.get("merge")),
              "## Intended use", "", str(m["intended_use"]), "",
              "## Limitations", "", *[f"- {x}" for x in m["limitations"]], ""]
     flags = m.get("flags") or {}
@@ -118,13 +119,18 @@ def _origin(origin: dict[str, Any] | None) -> list[str]:
             f"licence {meta.get('license', NOT_RECORDED)}"]
 
 
-def _significance(sig: dict[str, Any] | None) -> list[str]:
-    """Fine-tuned vs zero-/few-shot prompting of the base, with the 95 % interval of each gain."""
+def _significance(sig: dict[str, Any] | None, unseen: bool = False) -> list[str]:
+    """Fine-tuned vs zero-/few-shot prompting of the base, with the 95 % interval of each gain; ``unseen``: on
+    the held-out set of products no training example mentions (left out when there is none)."""
+    if unseen and not sig:
+        return []
     rows = [[name.replace("_", "-"), metric, _fmt(b.get("baseline")), _fmt(b.get("tuned")), f"{b['diff']:+.4f}",
              f"[{b['ci_low']:+.4f}, {b['ci_high']:+.4f}]", b.get("n")]
             for name, by_metric in (sig or {}).items() for metric, b in by_metric.items() if b.get("n")]
-    return ["## Against prompting the base model", "",
-            "The chosen checkpoint and the base model prompted zero-shot and few-shot, on the same held-out items; "
+    title = "## Against prompting, on unseen products" if unseen else "## Against prompting the base model"
+    return [title, "",
+            "The chosen checkpoint and the base model prompted zero-shot and few-shot, on the same held-out items"
+            + (" about products that no training example mentions" if unseen else "") + "; "
             "95 % interval of the gain from a paired bootstrap (10,000 resamples of the items):", "",
             *_table(["base prompted", "metric", "base", "fine-tuned", "gain", "95 % CI", "items"], rows), ""]
 
