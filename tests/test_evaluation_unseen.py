@@ -74,6 +74,10 @@ def test_reports_score_the_unseen_items_in_blocks_shaped_like_the_held_out_ones(
                          (layout.baselines(), "predictions_unseen_few_shot.jsonl")]:
         ids = [json.loads(line)["id"] for line in (folder / name).read_text().splitlines()]
         assert sorted(ids) == sorted(e["id"] for e in UNSEEN), name
+    # people read report.md (the asset's "report" in the UI): the unseen tables are there too, and only there
+    assert "### Unseen products: 3 items" in (layout.evaluation("r1-5") / "report.md").read_text()
+    assert (layout.baselines() / "report.md").read_text().count("### Unseen products: 3 items") == 2
+    assert "Unseen products" not in (run["layout"].root.parent / "plain" / "ckpt" / "report.md").read_text()
 
 
 def test_the_held_out_numbers_and_the_forgetting_check_do_not_change(run):

@@ -75,6 +75,7 @@ def checkpoint_markdown(report: dict[str, Any]) -> str:
              f"{report['overall']['n']} held-out items from `{report['eval_path']}`; primary metric `{m}` = "
              f"{_fmt(report['overall'].get(m))}. Held-out loss {_fmt(report['overall'].get('loss'))}, "
              f"perplexity {_fmt(report['overall'].get('perplexity'))}.", "", tables_markdown(report), "",
+             *_unseen_markdown(report.get("unseen"), report.get("unseen_eval_path")),
              "## Forgetting check", "", forgetting_markdown(report["forgetting"]), "",
              "## Best and worst predictions", "", examples_markdown("Best", report["best"], report["example_metric"]),
              "", examples_markdown("Worst", report["worst"], report["example_metric"])]
@@ -88,7 +89,15 @@ def baselines_markdown(report: dict[str, Any]) -> str:
         title = "Zero-shot" if name == "zero_shot" else f"Few-shot (k={report['few_shot_k']})"
         parts += [f"## {title}", "", tables_markdown(block), "",
                   examples_markdown("Worst", block["worst"], report["example_metric"]), ""]
+        parts += _unseen_markdown((report.get("unseen") or {}).get(name), report.get("unseen_eval_path"))
     return "\n".join(parts)
+
+
+def _unseen_markdown(block: dict[str, Any] | None, path: str | None) -> list[str]:
+    """The same tables on the held-out items about products no training example mentions, when there are any."""
+    if not block:
+        return []
+    return [f"### Unseen products: {block['overall']['n']} items from `{path}`", "", tables_markdown(block), ""]
 
 
 def write_report_dir(out_dir: Path | str, report: dict[str, Any], markdown: str,
