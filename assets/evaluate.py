@@ -128,6 +128,8 @@ def evaluation_summary(context: dg.AssetExecutionContext, store: ArtifactStore,
             "primary_metric": evaluator.primary_metric,
             "best_value": dg.MetadataValue.float(float(best.get("value", float("nan")))),
             "comparison": dg.MetadataValue.md(summary["table_md"]),
+            "vs_prompting": dg.MetadataValue.md(summary["vs_prompting_md"] or "no best checkpoint"),
+            **({"unseen_products": dg.MetadataValue.md(summary["unseen_md"])} if summary["unseen_md"] else {}),
             "metrics_vs_step": dg.MetadataValue.md(summary["plot_md"]),
             "path": dg.MetadataValue.path(str(out)),
         })

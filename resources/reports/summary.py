@@ -62,19 +62,20 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
         best_json = {"checkpoint": best["partition"], "step": best.get("step"), "metric": metric,
                      "value": best.get("overall", {}).get(metric),
                      "forgetting_flagged": bool(best.get("forgetting", {}).get("flagged"))}
-    significance, significance_unseen = {}, {}
+    significance, significance_unseen, vs_prompting, unseen_md = {}, {}, "", ""
     if best is not None:
         from resources.evaluation.bootstrap import compare_with_baselines
 
         significance = compare_with_baselines(layout.evaluation(best["partition"]), layout.baselines(),
                                               seed=evaluator.seed)
-        table += "\n\n**Best checkpoint vs prompting the base model** (paired bootstrap over the held-out items)\n\n"
-        table += significance_table(significance)
+        # its own metadata entry: appended to the comparison, the UI would fold that table behind a link
+        vs_prompting = ("**Best checkpoint vs prompting the base model** (paired bootstrap over the held-out "
+                        "items)\n\n" + significance_table(significance))
         significance_unseen = compare_with_baselines(layout.evaluation(best["partition"]), layout.baselines(),
                                                      seed=evaluator.seed, prefix="predictions_unseen")
     baselines_unseen = {n: b.get("overall", {}) for n, b in (baselines.get("unseen") or {}).items()}
     if baselines_unseen or any(r.get("unseen") for r in reports):
-        table += "\n\n" + unseen_part(baselines_unseen, reports, best, significance_unseen)
+        unseen_md = unseen_part(baselines_unseen, reports, best, significance_unseen)
     summary = {
         "primary_metric": metric,
         "best": best_json,
@@ -87,7 +88,8 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
         "baselines_unseen": baselines_unseen,
         "significance_unseen": significance_unseen,
     }
-    return {"json": summary, "table_md": table, "plot_md": plot + "\n\n" + loss_plot}
+    return {"json": summary, "table_md": table, "plot_md": plot + "\n\n" + loss_plot, "vs_prompting_md": vs_prompting,
+            "unseen_md": unseen_md}
 
 
 def unseen_part(baselines_unseen: dict[str, Any], reports: list[dict[str, Any]], best, significance_unseen) -> str:
