@@ -128,7 +128,6 @@ def main() -> None:
           f"{len(truth)} planted; generated in {time.perf_counter() - start:.1f} s", flush=True)
     pairs = [(it["id"], item_text(it)) for it in items]
 
-    from resources.evaluation.benchmarks import resolve_benchmark_files  # noqa: F401  (same files as the check)
     from resources.prepare.containment import ContainmentIndex
 
     start = time.perf_counter()

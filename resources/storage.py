@@ -85,6 +85,12 @@ def write_jsonl(target: Path | str, rows: Iterable[dict[str, Any]]) -> Path:
     return Path(target)
 
 
+def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
+    """The rows ``write_jsonl`` wrote (blank lines skipped)."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
 def write_parquet(target: Path | str, frame) -> Path:
     """Write a pandas DataFrame as Parquet without index and without volatile metadata, so equal data hashes equal."""
     import pyarrow as pa

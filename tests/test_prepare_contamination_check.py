@@ -2,7 +2,6 @@
 
 import json
 
-import dagster as dg
 import pandas as pd
 
 from assets.checks import no_contamination

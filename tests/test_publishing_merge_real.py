@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.publishing.merge import MergeVerificationError, merge_adapter
+from resources.publishing.merge import merge_adapter
 
 # Two prompts and short answers: 80-odd positions of 49152-way predictions, a few seconds of CPU per pass.
 PROMPTS = ["Where is my order A-1234? It was due three days ago.",

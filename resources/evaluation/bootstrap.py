@@ -8,11 +8,12 @@ An interval that excludes 0 says the gain is not an accident of which items were
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from resources.storage import read_jsonl
 
 METRICS = ("token_f1", "rougeL")
 RESAMPLES = 10_000
@@ -44,12 +45,7 @@ def read_scores(path: Path) -> dict[str, dict[str, float]]:
     """Per-item scores of a predictions file: id -> {metric: value}."""
     if not path.is_file():
         return {}
-    out = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            out[str(row["id"])] = {m: float(row[m]) for m in METRICS if m in row}
-    return out
+    return {str(row["id"]): {m: float(row[m]) for m in METRICS if m in row} for row in read_jsonl(path)}
 
 
 def compare_with_baselines(checkpoint_dir: Path, baselines_dir: Path, *, seed: int = 0,

@@ -110,8 +110,10 @@ class Evaluator(dg.ConfigurableResource):
 
         return self.primary_metric if self.primary_metric in TEXT_METRICS + ("json_field_f1",) else "token_f1"
 
-    def _score(self, model, tokenizer, examples: list[dict[str, Any]], prompts: list[list[dict[str, str]]],
-               json_task_names: set[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def score(self, model, tokenizer, examples: list[dict[str, Any]], prompts: list[list[dict[str, str]]],
+              json_task_names: set[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Per-item rows and the summary block for ``examples`` answered from ``prompts``: the one scoring routine
+        behind checkpoints, baselines, the unseen-products set and a re-scored promoted version."""
         from resources.evaluation.generation import generate
         from resources.evaluation.heldout_loss import reference_nll
         from resources.evaluation.scoring import score_items, summary_tables
@@ -156,7 +158,7 @@ class Evaluator(dg.ConfigurableResource):
         tokenizer = load_tokenizer(base_model_dir)
         model = load_adapter(load_causal_lm(base_model_dir), adapter_dir)
         model.eval()
-        rows, block = self._score(model, tokenizer, examples, [prompt_messages(e) for e in examples],
+        rows, block = self.score(model, tokenizer, examples, [prompt_messages(e) for e in examples],
                                   json_tasks(examples))
         unseen, unseen_files = score_checkpoint_unseen(self, model, tokenizer, examples, eval_path)
         forgetting = check_forgetting(
@@ -194,9 +196,9 @@ class Evaluator(dg.ConfigurableResource):
         model = load_causal_lm(base_model_dir)
         model.eval()
         tasks = json_tasks(examples)
-        zero_rows, zero = self._score(model, tokenizer, examples, [prompt_messages(e) for e in examples], tasks)
+        zero_rows, zero = self.score(model, tokenizer, examples, [prompt_messages(e) for e in examples], tasks)
         few_prompts = [few_shot_prompt(e, shots.get(str(e.get("task", "")), [])) for e in examples]
-        few_rows, few = self._score(model, tokenizer, examples, few_prompts, tasks)
+        few_rows, few = self.score(model, tokenizer, examples, few_prompts, tasks)
         unseen, unseen_files = score_baselines_unseen(self, model, tokenizer, examples, train, shots, eval_path)
         report = {"kind": "baselines", "base_model_dir": str(base_model_dir), "eval_path": str(eval_path),
                   "train_path": str(train_path or ""), "few_shot_k": self.few_shot_k,

@@ -17,22 +17,17 @@ import random
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from resources.storage import atomic_file, write_json
+from resources.storage import atomic_file, read_jsonl, write_json
 
 SHEET_COLUMNS = ("item_id", "prompt", "response_a", "response_b", "rating", "comment")
 VALID_RATINGS = {"a": "A", "b": "B", "tie": "tie"}
 Z95 = 1.959963984540054
 
 
-def _read_jsonl(path: Path | str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 def pair_predictions(tuned: Path | str | Sequence[dict], other: Path | str | Sequence[dict]) -> list[dict[str, Any]]:
     """Items ``{id, prompt, tuned, other}`` from two predictions.jsonl files (or their rows), joined on id."""
-    tuned_rows = _read_jsonl(tuned) if isinstance(tuned, (str, Path)) else list(tuned)
-    other_by_id = {str(r["id"]): r for r in (_read_jsonl(other) if isinstance(other, (str, Path)) else other)}
+    tuned_rows = read_jsonl(tuned) if isinstance(tuned, (str, Path)) else list(tuned)
+    other_by_id = {str(r["id"]): r for r in (read_jsonl(other) if isinstance(other, (str, Path)) else other)}
     return [{"id": str(r["id"]), "prompt": r.get("prompt", ""), "tuned": r["prediction"],
              "other": other_by_id[str(r["id"])]["prediction"]} for r in tuned_rows if str(r["id"]) in other_by_id]
 

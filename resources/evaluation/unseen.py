@@ -32,7 +32,7 @@ def score_checkpoint_unseen(evaluator, model, tokenizer, held_out: Sequence[dict
     examples = unseen_examples(evaluator, eval_path)
     if not examples:
         return {}, {}
-    rows, block = evaluator._score(model, tokenizer, examples, [prompt_messages(e) for e in examples],
+    rows, block = evaluator.score(model, tokenizer, examples, [prompt_messages(e) for e in examples],
                                    json_tasks([*held_out, *examples]))
     return {"unseen": block, "unseen_eval_path": str(unseen_path(eval_path))}, {"predictions_unseen.jsonl": rows}
 
@@ -51,9 +51,9 @@ def score_baselines_unseen(evaluator, model, tokenizer, held_out: Sequence[dict[
     missing = sorted({str(e.get("task", "")) for e in examples} - set(shots))
     shots = {**evaluator.pick_shots(train, missing), **shots} if missing else shots
     tasks = json_tasks([*held_out, *examples])
-    zero_rows, zero = evaluator._score(model, tokenizer, examples, [prompt_messages(e) for e in examples], tasks)
+    zero_rows, zero = evaluator.score(model, tokenizer, examples, [prompt_messages(e) for e in examples], tasks)
     few_prompts = [few_shot_prompt(e, shots.get(str(e.get("task", "")), [])) for e in examples]
-    few_rows, few = evaluator._score(model, tokenizer, examples, few_prompts, tasks)
+    few_rows, few = evaluator.score(model, tokenizer, examples, few_prompts, tasks)
     return ({"unseen": {"zero_shot": zero, "few_shot": few}, "unseen_eval_path": str(unseen_path(eval_path)),
              "unseen_shots": {t: [s.get("id", "") for s in shots[t]] for t in missing}},
             {"predictions_unseen_zero_shot.jsonl": zero_rows, "predictions_unseen_few_shot.jsonl": few_rows})

@@ -68,7 +68,7 @@ class CurrentHeldOut:
 
     def _evaluate(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         # The evaluator's own scoring routine, so the incumbent's number is computed exactly like the candidate's
-        # checkpoint reports (same prompts, generation bounds, metrics); it is private there, used on purpose.
+        # checkpoint reports (same prompts, generation bounds, metrics).
         from resources.evaluation.evaluator import LOWER_IS_BETTER, _offline
         from resources.evaluation.scoring import json_tasks
         from resources.schema import prompt_messages
@@ -78,8 +78,8 @@ class CurrentHeldOut:
         examples = ev.held_out(self.eval_path)
         model, tokenizer, loaded = self._load(folder, manifest)
         try:
-            _, block = ev._score(model, tokenizer, examples, [prompt_messages(e) for e in examples],
-                                 json_tasks(examples))
+            _, block = ev.score(model, tokenizer, examples, [prompt_messages(e) for e in examples],
+                                json_tasks(examples))
         finally:
             del model
             _release_memory()
