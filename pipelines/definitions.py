@@ -13,6 +13,7 @@ apply_offline_env()
 from assets import evaluate, prepare, provenance, publish, ratings, sources, teacher, train  # noqa: E402
 from assets.checks import all_checks  # noqa: E402
 from pipelines.automation import all_schedules, all_sensors  # noqa: E402
+from pipelines.dead_runs import dead_run_sensor  # noqa: E402
 from pipelines.environment import build_resources  # noqa: E402
 from pipelines.jobs import all_jobs  # noqa: E402
 
@@ -27,7 +28,7 @@ def build_definitions(settings: dict[str, dict[str, Any]] | None = None) -> dg.D
         asset_checks=all_checks,
         jobs=[*all_jobs, *provenance.provenance_jobs],
         schedules=all_schedules,
-        sensors=[*all_sensors, *provenance.provenance_sensors],
+        sensors=[*all_sensors, *provenance.provenance_sensors, dead_run_sensor],
         resources=resources,
     )
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from resources.training.distributed import Dist, broadcast_object, destroy_process_group, init_process_group
+from resources.training.parent_watch import watch_parent
 from resources.training.reporting import PipesReporter, Reporter, SilentReporter
 
 PARAM_KEYS = ("base_model_dir", "train_path", "output_dir")
@@ -96,6 +97,9 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub from a training job
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from resources.known_warnings import silence_known_warnings
+
+    silence_known_warnings()  # before transformers and bitsandbytes are imported: some warn at import time
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resources.training.entry", description=__doc__.split("\n")[0])
     parser.add_argument("--params", help="JSON file with the parameters (run without Dagster)")
     args, _ = parser.parse_known_args(argv)
+    watch_parent()  # launched by Dagster: end with the launching process, never train on as an orphan
     _quiet_libraries()
     dist = Dist.from_env()
     init_process_group(dist)

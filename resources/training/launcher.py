@@ -17,6 +17,7 @@ import dagster as dg
 
 from resources.remote.kubernetes import KubernetesLaunch
 from resources.training.config import TrainConfig
+from resources.training.parent_watch import PARENT_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAUNCHERS = ("subprocess", "torchrun", "kubernetes")
@@ -90,7 +91,8 @@ class Trainer(dg.ConfigurableResource):
                              + "\n".join(f"- {e}" for e in errors),
                              metadata={"errors": dg.MetadataValue.json(errors)})
         pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               PARENT_ENV: str(os.getpid())}  # the trainer ends when this process does (parent_watch.py)
         extras = {"base_model_dir": str(base_model_dir), "train_path": str(train_path),
                   "output_dir": str(output_dir), "config": cfg.to_dict()}
         if artifacts and artifacts.get("uri"):

@@ -19,6 +19,7 @@ from resources.training.checkpointing import (adapter_hash, latest_checkpoint, l
 from resources.training.config import TrainConfig
 from resources.training.dataset import BatchStream, load_documents
 from resources.training.distributed import Dist, all_reduce_sum, barrier, gather_objects
+from resources.training.output_lock import output_lock
 from resources.training.reporting import Reporter, SilentReporter
 
 TRAIN_LOG = "train_log.jsonl"
@@ -30,7 +31,18 @@ class ResumeMismatch(RuntimeError):
 
 def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, output_dir: Path | str,
           reporter: Reporter | None = None, dist: Dist | None = None) -> dict[str, Any]:
-    """Train (or resume training) a LoRA adapter; checkpoints land in ``output_dir/checkpoint-<step>/``."""
+    """Train (or resume training) a LoRA adapter; checkpoints land in ``output_dir/checkpoint-<step>/``.
+
+    The main rank holds ``output_dir``'s lock throughout: a second trainer there is refused (output_lock.py)."""
+    dist = dist or Dist.from_env()
+    if not dist.is_main:
+        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist)
+    with output_lock(output_dir, log=(reporter or Reporter()).log):
+        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist)
+
+
+def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, output_dir: Path | str,
+           reporter: Reporter | None, dist: Dist) -> dict[str, Any]:
     import torch
     from transformers import set_seed
 
@@ -42,7 +54,6 @@ def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, 
 
     started = time.time()
     cfg.check(base_model_dir)
-    dist = dist or Dist.from_env()
     reporter = reporter or (Reporter() if dist.is_main else SilentReporter())
     base_model_dir, train_path, output_dir = Path(base_model_dir), Path(train_path), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
