@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 
 
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="privft run", description="Materialise every asset once, in order.")
-    parser.parse_args(argv)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print every Dagster event (DEBUG) on the terminal; the instance's event log keeps them anyway")
+    args = parser.parse_args(argv)
     import dagster as dg
 
     from pipelines.definitions import defs
     from pipelines.run_all import run_pipeline
 
     with dg.DagsterInstance.get() as instance:
-        run_pipeline(defs, instance)
+        run_pipeline(defs, instance, verbose=args.verbose)
     return 0
 
 
@@ -26,9 +29,13 @@ def _dedup(argv: list[str]) -> int:
 
 
 def _promote(argv: list[str]) -> int:
-    from resources.publishing.publisher import promote_cli
+    from pipelines.environment import build_resources
+    from resources.layout import Layout
+    from resources.publishing.promote_cli import main
 
-    return promote_cli(argv)
+    resources = build_resources()  # the configured registry and model are the defaults
+    return main(argv, default_registry=str(Layout(resources["store"].path()).root / "registry"),
+                default_model=resources["publisher"].model_name)
 
 
 def _provenance(argv: list[str]) -> int:
@@ -54,23 +61,37 @@ def _artifacts(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "dedup": _dedup, "promote": _promote, "provenance": _provenance, "artifacts": _artifacts}
+def _serve(argv: list[str]) -> int:
+    from resources.serving.cli import main
+
+    return main(argv)
+
+
+COMMANDS = {"run": _run, "dedup": _dedup, "promote": _promote, "provenance": _provenance, "artifacts": _artifacts,
+            "serve": _serve}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1)
+        print(f"privft: unknown command {argv[0]!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
+              file=sys.stderr)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: privft {" + ",".join(COMMANDS) + "} [options]\n"
               "  run         materialise every asset on the configured sources and base model\n"
               "  dedup       deduplicate a JSONL corpus of {id, text}: privft dedup IN.jsonl --out OUT.jsonl\n"
               "  promote     show or move the promoted model version (--status, --version V, --rollback)\n"
               "  provenance  which training sets and model versions contain a record or a subject\n"
-              "  artifacts   pull or push the working copy of a shared artifact URI (store.uri)",
+              "  artifacts   pull or push the working copy of a shared artifact URI (store.uri)\n"
+              "  serve       the promoted (or --version) model at a local OpenAI-compatible endpoint",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     from pipelines.environment import apply_offline_env
+    from resources.known_warnings import silence_known_warnings
 
     apply_offline_env()
+    silence_known_warnings()
     return COMMANDS[argv[0]](argv[1:])
 
 
