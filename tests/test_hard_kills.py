@@ -159,3 +159,41 @@ def test_privft_run_killed_while_training_leaves_no_orphan_and_the_next_run_comp
         assert [r for r in records if r.dagster_run.job_name == "train_job"
                 and r.dagster_run.status == dg.DagsterRunStatus.FAILURE]
         assert not instance.event_log_storage.get_concurrency_run_ids()
+
+
+def start_build(root: Path, version: str) -> subprocess.Popen:
+    """A publish in another process, stopped inside its build (a merged model half written) until killed."""
+    code = ("import sys, time\nfrom resources.publishing.registry import Registry\n"
+            "def build(folder):\n    (folder / 'merged').mkdir()\n"
+            "    (folder / 'merged' / 'model.safetensors').write_bytes(bytes(1 << 20))\n"
+            "    print('building', flush=True)\n    time.sleep(120)\n"
+            f"Registry({str(root)!r}, 'm').publish({version!r}, build)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=PY_ENV, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "building"
+    return proc
+
+
+def test_a_publish_killed_mid_build_leaves_a_folder_the_next_publish_removes_but_not_a_live_one(tmp_path):
+    from resources.publishing.registry import REQUIRED, Registry
+
+    killed, live = start_build(tmp_path, "v-killed"), start_build(tmp_path, "v-live")
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        reg = Registry(tmp_path, "m")
+        hidden = lambda: sorted(p.name.split(".")[1] for p in reg.dir.iterdir() if p.name.endswith(".tmp"))  # noqa
+        assert hidden() == ["v-killed", "v-live"]
+
+        def build(folder: Path) -> None:
+            for name in REQUIRED:
+                (folder / name).mkdir() if "." not in name else (folder / name).write_text("{}")
+
+        assert reg.publish("v-next", build)
+        assert hidden() == ["v-live"]  # the killed build's megabyte is gone; the live build is untouched
+        assert live.poll() is None
+        swept = [e for e in reg.history() if e["event"] == "remove_stale_build"]
+        assert len(swept) == 1 and swept[0]["folder"].startswith(".v-killed.") and swept[0]["bytes"] == 1 << 20
+        assert reg.versions() == ["v-next"]
+    finally:
+        live.kill()
+        live.wait()

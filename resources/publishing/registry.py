@@ -21,11 +21,10 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+from resources.publishing.stale_builds import locked_build_dir, remove_stale_builds
 from resources.storage import write_json
 
 REQUIRED = ("adapter", "merged", "MODEL_CARD.md", "manifest.json")
@@ -77,8 +76,9 @@ class Registry:
         if target.exists():
             return False
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=self.dir))
-        try:
+        for name, size in remove_stale_builds(self.dir):  # left by builds killed mid-way
+            self._log({"event": "remove_stale_build", "folder": name, "bytes": size})
+        with locked_build_dir(self.dir, f".{version}.") as tmp:
             build(tmp)
             missing = [name for name in REQUIRED if not (tmp / name).exists()]
             if missing:
@@ -92,9 +92,6 @@ class Registry:
                 raise
             self._log({"event": "publish", "version": version})
             return True
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
 
     # --- promotion -----------------------------------------------------------------------------------------
     def promoted(self) -> Optional[str]:
