@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.conditions import on_changed_inputs, on_new_evaluation
+from resources.reports.display import shown
 from resources.reports.markdown import markdown_table
 from assets.train import checkpoint_dir, model_version as base_model_version
 from resources.layout import Layout
@@ -35,7 +36,7 @@ def _current_held_out(layout: Layout, base: BaseModel, evaluator: Evaluator, pub
 
 def _comparison_metadata(compared: dict) -> dict:
     """Candidate and promoted version on the same held-out set, as the UI shows them."""
-    number = lambda v: dg.MetadataValue.float(float("nan") if v is None else float(v))  # noqa: E731
+    number = shown
     incumbent = compared.get("incumbent") or {}
     return {"primary_metric": str(compared.get("metric")),
             "held_out_data_version": str((compared.get("held_out") or {}).get("data_version", "not recorded")),
@@ -78,7 +79,8 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
 @dg.asset(automation_condition=on_new_evaluation, group_name="publish",
           deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
           kinds={"pytorch", "safetensors"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="2",
-          description="The best checkpoint merged into a 16-bit reload of the base, verified, with card and manifest.")
+          description="The best checkpoint merged into the base (reloaded in the publish dtype), verified, "
+                      "with card and manifest.")
 @publishes_artifacts
 def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel, trainer: Trainer,
                   evaluator: Evaluator, publisher: Publisher) -> dg.MaterializeResult:
@@ -104,7 +106,7 @@ def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base:
         metadata={"version": published.version, "new_version": dg.MetadataValue.bool(published.created),
                   "checkpoint": best["checkpoint"],
                   "merge_verified": dg.MetadataValue.bool(bool(merge.get("verified"))),
-                  "merge_max_abs_logit_diff": dg.MetadataValue.float(float(merge.get("max_abs_diff", float("nan")))),
+                  "merge_max_abs_logit_diff": shown(merge.get("max_abs_diff")),
                   **_comparison_metadata(published.manifest.get("comparison") or {}),
                   "model_card": dg.MetadataValue.md(card[:60000]),
                   "path": dg.MetadataValue.path(str(published.path))})
@@ -152,5 +154,5 @@ def smoke_inference(context: dg.AssetExecutionContext, store: ArtifactStore, bas
         metadata={"version": promoted,
                   "reused_earlier_result": dg.MetadataValue.bool(bool(result.get("reused"))),
                   "answers": dg.MetadataValue.md(markdown_table(["prompt", "merged model", "same as base+adapter"], answers)),
-                  "merged_latency_s": dg.MetadataValue.float(float(latency.get("merged_s", float("nan")))),
-                  "base_plus_adapter_latency_s": dg.MetadataValue.float(float(latency.get("base_plus_adapter_s", float("nan"))))})
+                  "merged_latency_s": shown(latency.get("merged_s")),
+                  "base_plus_adapter_latency_s": shown(latency.get("base_plus_adapter_s"))})

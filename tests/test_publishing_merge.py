@@ -59,6 +59,9 @@ def test_merge_is_verified_and_complete(merged):
         assert (out / name).exists(), name
     record = json.loads((out / "merge_verification.json").read_text())
     assert record["verified"] is True and record["checks"] and all(record["checks"].values())
+    # the record travels with the folder: it names folders relative to it, never the temporary one it was built in
+    assert (record["out_dir"], record["adapter_dir"]) == ("merged", "merged/adapter")
+    assert str(out.parent) not in (out / "merge_verification.json").read_text() and ".tmp" not in str(record)
     stats = record["statistics"]
     assert stats["merged"]["kl_mean"] < 1e-6 and stats["merged"]["top1_agreement"] == 1.0
     assert abs(stats["adapter_effect_recovered"] - 1) < 1e-3 and stats["adapter_removed"]["kl_mean"] > 1e-3

@@ -25,13 +25,16 @@ def record_index_path(artifact_root: Path | str) -> Path:
     return Path(artifact_root) / "provenance" / "record_index.parquet"
 
 
-def resolve_record_set(artifact_root: Path | str, value: str | None) -> Path | None:
-    """A manifest's ``training_records`` as a path: absolute, relative to the artifact root or the working
-    folder, or by file name in the record-set folder (artifact roots get moved and restored from backups)."""
+def resolve_record_set(artifact_root: Path | str, value: str | None,
+                       version_dir: Path | str | None = None) -> Path | None:
+    """A manifest's ``training_records`` as a path: inside the version folder (where publishing copies it),
+    absolute, relative to the artifact root or the working folder, or by file name in the record-set folder
+    (artifact roots get moved and restored from backups)."""
     if not value:
         return None
     root, p = Path(artifact_root), Path(value)
-    for candidate in (p, root / p, Layout(root).record_sets() / p.name):
+    inside = [Path(version_dir) / p] if version_dir is not None and not p.is_absolute() else []
+    for candidate in (*inside, p, root / p, Layout(root).record_sets() / p.name):
         if candidate.is_file():
             return candidate.resolve()
     return None
@@ -50,7 +53,9 @@ def model_versions(artifact_root: Path | str) -> list[dict]:
         promoted = _json(model_dir / POINTER, {}).get("version")
         for version in _published(model_dir):
             manifest = _json(model_dir / version / "manifest.json", {})
-            record_set = resolve_record_set(artifact_root, manifest.get("training_records"))
+            # the shared set first (the one training sets are indexed by), else the version's own copy
+            record_set = resolve_record_set(artifact_root, manifest.get("training_record_set")) or \
+                resolve_record_set(artifact_root, manifest.get("training_records"), model_dir / version)
             found.append({"model": model_dir.name, "version": version, "promoted": version == promoted,
                           "flags": sorted(_json(model_dir / version / FLAGS, {})),
                           "training_records": manifest.get("training_records"),

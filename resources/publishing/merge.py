@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,8 +101,10 @@ def merge_adapter(base_model_dir: Path | str, adapter_dir: Path | str, out_dir: 
                                     trust_remote_code=trust_remote_code, allow_pickle=allow_pickle))
         fresh = load_in_fresh_process(tmp, prompts, sequences, dtype=dtype, max_new_tokens=max_new_tokens,
                                       trust_remote_code=trust_remote_code)
-        result = _compare(reference, rounded, fresh, prompts, tolerance, dtype=dtype, out_dir=str(out_dir),
-                          adapter_dir=str(adapter_out or out_dir / "adapter"),
+        # Named relative to the folder holding ``out_dir``: the verification file travels with the model, and
+        # a publish builds ``out_dir`` inside a temporary folder whose name means nothing afterwards.
+        result = _compare(reference, rounded, fresh, prompts, tolerance, dtype=dtype, out_dir=out_dir.name,
+                          adapter_dir=os.path.relpath(adapter_out or out_dir / "adapter", out_dir.parent),
                           weight_files=sorted(f.name for f in tmp.iterdir() if f.suffix == ".safetensors"))
         if strict and not result.verified:
             raise MergeVerificationError(
