@@ -160,6 +160,8 @@ class Registry:
         for v in self.versions():
             manifest = json.loads((self.path(v) / "manifest.json").read_text(encoding="utf-8"))
             records = manifest.get("training_records")
+            if records and not Path(records).is_absolute():  # a copy inside the version folder (card.py)
+                records = str(self.path(v) / records)
             if not records or not Path(records).exists():
                 raise RegistryError(f"{self.path(v) / 'manifest.json'}: training record file {records!r} is missing, "
                                     "so it cannot be told whether this version saw the record; restore it from backup")
