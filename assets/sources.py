@@ -15,6 +15,8 @@ from resources.sources.catalog import SourceCatalog
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.provenance.tombstones import load_tombstones
 
+DELIVERY = "delivery"
+
 DESCRIPTIONS = {
     "reviewed_interactions": "Customer conversations a reviewer approved (rejected ones are filtered).",
     "corrected_outputs": "Model outputs a person corrected; training uses the corrected answer.",
@@ -23,14 +25,17 @@ DESCRIPTIONS = {
 }
 
 
-def drop_metadata(summary, out_dir) -> dict:
+def drop_metadata(summary, out_dir, delivery: str = "") -> dict:
     meta = {
+        "name": dg.MetadataValue.text(summary.name or summary.drop),
         "rows_in": dg.MetadataValue.int(summary.rows_in),
         "kept": dg.MetadataValue.int(summary.kept),
         "filtered": dg.MetadataValue.int(sum(summary.filtered.values())),
         "rejected": dg.MetadataValue.int(sum(summary.rejected.values())),
         "path": dg.MetadataValue.path(str(out_dir)),
     }
+    if delivery:  # where the drop was read from and its content hash: `privft run` re-ingests a re-delivery
+        meta[DELIVERY] = dg.MetadataValue.text(delivery)
     reasons = [(f"filtered: {r}", n) for r, n in summary.filtered.most_common()]
     reasons += [(f"rejected: {r}", n) for r, n in summary.rejected.most_common()]
     if reasons:
@@ -49,18 +54,19 @@ def build_source_asset(source: str) -> dg.AssetsDefinition:
         kinds={"python", "parquet"},
         tags={"compute": "cpu"},
         owners=["team:data"],
-        code_version="2",
+        code_version="3",
         check_specs=source_check_specs(source, DROP_PARTITIONS[source]),
     )
     @publishes_artifacts
     def _source(context: dg.AssetExecutionContext, catalog: SourceCatalog, store: ArtifactStore) -> dg.MaterializeResult:
         drop = context.partition_key
         out_dir = Layout(store.path()).source_drop(source, drop)
+        delivery = catalog.delivery(source, drop)
         summary = catalog.ingest_drop(source, drop, out_dir, tombstones=load_tombstones(store.path()))
         context.log.info(f"{source}/{drop}: {summary.rows_in} rows in, {summary.kept} kept, "
                          f"{sum(summary.filtered.values())} filtered, {sum(summary.rejected.values())} rejected")
         return dg.MaterializeResult(data_version=dg.DataVersion(summary.content_hash),
-                                    metadata=drop_metadata(summary, out_dir),
+                                    metadata=drop_metadata(summary, out_dir, delivery),
                                     check_results=source_check_results(summary, catalog.reject_warn_rate))
 
     return _source

@@ -14,6 +14,7 @@ import dagster as dg
 
 from assets.partitions import CHECKPOINT_PARTITIONS, DROP_PARTITIONS
 from pipelines.dead_runs import process_tags, sweep_dead_runs
+from pipelines.redelivery import redelivered
 from resources.layout import Layout
 from resources.schema import SOURCES
 
@@ -30,7 +31,8 @@ def _execute(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, log: 
 
 
 def register_drops(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, list[str]]:
-    """Add a dynamic partition for every drop the catalog sees; return the drops not yet ingested."""
+    """Add a dynamic partition for every drop the catalog sees; return the drops not yet ingested, and those
+    re-delivered with other files since their ingest."""
     catalog = defs.resources["catalog"]
     pending: dict[str, list[str]] = {}
     for source in SOURCES:
@@ -39,7 +41,8 @@ def register_drops(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[s
         known = set(instance.get_dynamic_partitions(name))
         instance.add_dynamic_partitions(name, [d for d in drops if d not in known])
         done = instance.get_materialized_partitions(dg.AssetKey(source))
-        pending[source] = [d for d in drops if d not in done]
+        again = set(redelivered(instance, catalog, source, [d for d in drops if d in done]))
+        pending[source] = [d for d in drops if d not in done or d in again]
     return pending
 
 

@@ -122,7 +122,7 @@ def content_hash(*paths: Path | str) -> str:
             rel = f.relative_to(p).as_posix() if p.is_dir() else f.name
             if rel.startswith(".") or "/." in rel:
                 continue  # temporaries and hidden bookkeeping are not content
-            h.update(rel.encode() + b"\0")
+            h.update(os.fsencode(rel) + b"\0")  # fsencode: names that are not UTF-8 too
             with open(f, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)

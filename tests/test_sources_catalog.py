@@ -147,7 +147,7 @@ def test_incoming_drops_files_folders_and_unfinished_transfers(tmp_path):
     catalog = SourceCatalog(sample_root=str(SAMPLES), incoming_root=str(tmp_path / "incoming"))
 
     drops = catalog.list_drops("teacher_synthetic")
-    assert list(drops) == ["2026-11-06.jsonl", "2026-12-03", "batch_12__final_.jsonl"]
+    assert list(drops) == ["2026-11-06.jsonl", "2026-12-03", "batch_12__final_.jsonl-9d8d31"]  # unsafe name: hashed
 
     summary = catalog.ingest_drop("teacher_synthetic", "2026-12-03", tmp_path / "out")
     ledger = pd.read_parquet(summary.ledger_path)
@@ -165,7 +165,7 @@ def test_out_dir_is_replaced_as_a_whole(catalog, tmp_path):
     out.mkdir()
     (out / "stale.parquet").write_text("left over from an older run")
     catalog.ingest_drop("expert_annotations", "2026-11-03.parquet", out)
-    assert sorted(p.name for p in out.iterdir()) == ["examples.parquet", "ledger.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["examples.parquet", "files.json", "ledger.parquet"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

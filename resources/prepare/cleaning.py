@@ -1,7 +1,8 @@
 """Clean every example: normalise each message (and the reference), scrub personal data, drop empty answers.
 
 An example whose final assistant answer is empty after cleaning (it was only markup, or only whitespace) teaches
-the model to answer with nothing, so it is filtered with reason "empty_answer" rather than kept.
+the model to answer with nothing, so it is filtered with reason "empty_answer" rather than kept; one with a user
+turn that cleaning left empty teaches it to answer a question nobody asked ("empty_user_turn").
 
 Tool calls are scrubbed too: every string inside a call's ``arguments`` (nested objects and lists included) loses
 its personal data, because a model trained on ``send_mail({"to": "jane@example.com"})`` learns the address as
@@ -87,6 +88,9 @@ def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None 
         if not answers or not answers[-1].strip():
             ledger.append(ledger_entry(**entry, state=FILTERED, reason="empty_answer"))
             continue
+        if any(m.get("role") == "user" and not m["content"].strip() for m in cleaned):
+            ledger.append(ledger_entry(**entry, state=FILTERED, reason="empty_user_turn"))
+            continue
         raw_answers = [m.get("content", "") for m in msgs if m.get("role") == "assistant"]
         if rec.get("reference", "") == raw_answers[-1]:
             reference = answers[-1]  # the usual case: the same text, cleaned and counted once
@@ -99,7 +103,8 @@ def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None 
     stats = {
         "rows_in": len(examples),
         "rows_out": len(out),
-        "empty_answer": len(examples) - len(out),
+        "empty_answer": sum(r["reason"] == "empty_answer" for r in ledger),
+        "empty_user_turn": sum(r["reason"] == "empty_user_turn" for r in ledger),
         "normalise": {k: int(changes.get(k, 0)) for k in CHANGE_KEYS},
         "pii": {k: int(found.get(k, 0)) for k in PII_KEYS},
     }

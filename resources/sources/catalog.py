@@ -12,9 +12,10 @@ from pathlib import Path
 import dagster as dg
 
 from resources.schema import SOURCES
-from resources.sources.drops import drop_files, find_drops
+from resources.sources.drops import display_name, drop_contents, find_drops
 from resources.sources.formats import FORMATS
 from resources.sources.ingest import DropSummary, ingest
+from resources.storage import content_hash
 
 
 class SourceCatalog(dg.ConfigurableResource):
@@ -52,9 +53,20 @@ class SourceCatalog(dg.ConfigurableResource):
             known = ", ".join(drops) or "none"
             raise KeyError(f"{source}: no drop {drop!r} under {self.sample_root} or {self.incoming_root} "
                            f"(known: {known}); was it renamed or removed after the partition was added?")
-        return ingest(source, drop, drop_files(drops[drop]), out_dir, fmt=self.format_of(source),
+        path = drops[drop]
+        # a drop lives at <root>/<source>/<name>: its root is the data folder nothing may lead out of
+        return ingest(source, drop, drop_contents(path, path.parent.parent), out_dir, fmt=self.format_of(source),
                       teacher_min_score=self.teacher_min_score, max_row_bytes=self.max_row_bytes,
-                      tombstones=frozenset(tombstones), task_instructions=self.task_instructions)
+                      tombstones=frozenset(tombstones), task_instructions=self.task_instructions,
+                      name=display_name(path.name))
+
+    def delivery(self, source: str, drop: str) -> str:
+        """Where a drop is read from now and a hash of what it holds: a corrected re-delivery changes it."""
+        path = self.list_drops(source).get(drop)
+        if path is None:
+            return ""  # ingest_drop says what is wrong
+        readable = [p for p, refused in drop_contents(path, path.parent.parent) if not refused]
+        return f"{path}:{content_hash(*readable)}"
 
     @staticmethod
     def _check_source(source: str) -> None:

@@ -85,6 +85,8 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
             content = ""  # a turn that only calls tools has no text (the OpenAI API sends null)
         if not isinstance(content, str):
             raise FormatError(f"wrong type: message {i} content is {type(content).__name__}, not a string")
+        if role == "user" and not content.strip():
+            raise FormatError(f"empty message: user message {i} is empty; a prompt must ask something")
         out.append({"role": role, "content": content, **({"tool_calls": calls} if calls else {})})
         calls_seen += len(calls)
         call_ids.update(c["id"] for c in calls if "id" in c)

@@ -11,18 +11,21 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from resources.schema import (EXAMPLE_COLUMNS, FILTERED, KEPT, LEDGER_COLUMNS, REJECTED, ledger_entry, make_example,
                               row_id)
-from resources.sources.files import Rejection, looks_binary, read_rows, reason_category
-from resources.sources.rules import Outcome, apply_rule, filtered, rejected
-from resources.storage import atomic_dir, content_hash
+from resources.sources.drops import display_name
+from resources.sources.files import Rejection, Row, looks_binary, physical_records, read_rows, reason_category
+from resources.sources.limits import limit_reason, too_deep
+from resources.sources.rules import FIELD_NAMES, Outcome, apply_rule, filtered, rejected
+from resources.storage import atomic_dir, content_hash, write_json
 
 STAGE = "source"
 ERASED = "erased"
 _INT_COLUMNS = {"row", "line"}
 FIRST_REJECTIONS = 20  # rejected rows kept in the summary for the checks' "first rejected lines"
+FILES_MANIFEST = "files.json"  # per file: physical lines/records, header lines, rows read (the accounting check)
 
 
 @dataclass
@@ -31,6 +34,7 @@ class DropSummary:
 
     source: str
     drop: str
+    name: str = ""                                        # the drop's file or folder name as delivered
     rows_in: int = 0
     kept: int = 0
     filtered: Counter = field(default_factory=Counter)    # reason category -> rows
@@ -40,6 +44,7 @@ class DropSummary:
     warnings: list[str] = field(default_factory=list)
     rejections: list[tuple[str, int, str]] = field(default_factory=list)    # first (file, line, reason)
     file_problems: list[tuple[str, str]] = field(default_factory=list)      # (file, why it is unusable)
+    files: list[dict] = field(default_factory=list)                          # the files.json manifest
     content_hash: str = ""
     examples_path: Path | None = None
     ledger_path: Path | None = None
@@ -55,46 +60,81 @@ def score_histogram(scores: Iterable[float], buckets: int = 10) -> list[tuple[st
     return [(f"{i / buckets:.1f}-{(i + 1) / buckets:.1f}", n) for i, n in enumerate(counts)]
 
 
-def ingest(source: str, drop: str, files: list[Path], out_dir: Path | str, *, fmt: str = "auto",
+def _entries(files: list) -> list[tuple[Path, str]]:
+    """(path, refusal reason) pairs; plain paths (tests, provenance tools) are files to read."""
+    return [(Path(f), "") if isinstance(f, (str, Path)) else (Path(f[0]), f[1]) for f in files]
+
+
+def _items(path: Path, name: str, refused: str, max_row_bytes: int, stats: dict) -> Iterator[Row | Rejection]:
+    if refused:
+        yield Rejection(name, 0, refused)
+        return
+    for item in read_rows(path, max_row_bytes, known_columns=FIELD_NAMES, stats=stats):
+        yield item._replace(file=name)
+
+
+def _outcome(source: str, item: Row | Rejection, rid: str, tombstones: frozenset[str], **rule) -> Outcome:
+    if rid in tombstones:
+        return filtered(f"{ERASED}: listed in the erasure tombstones")
+    if isinstance(item, Rejection):
+        return rejected(item.reason)
+    if too_deep(item.record):
+        return rejected(limit_reason(item.record))
+    try:
+        outcome = apply_rule(source, item.record, **rule)
+    except RecursionError:  # the depth check above makes this unreachable for parsed JSON; kept as the backstop
+        return rejected("too deeply nested: a value nests too deep to read")
+    if outcome.state == KEPT and (why := limit_reason(outcome.task, outcome.messages, outcome.created_at)):
+        return rejected(why)
+    return outcome
+
+
+def ingest(source: str, drop: str, files: list, out_dir: Path | str, *, fmt: str = "auto",
            teacher_min_score: float = 0.7, max_row_bytes: int = 1_000_000,
-           tombstones: frozenset[str] = frozenset(), task_instructions: Mapping[str, str] | None = None
-           ) -> DropSummary:
-    """Read ``files`` (one drop of ``source``) and publish ``out_dir/examples.parquet`` + ``ledger.parquet``."""
-    summary = DropSummary(source=source, drop=drop)
+           tombstones: frozenset[str] = frozenset(), task_instructions: Mapping[str, str] | None = None,
+           name: str = "") -> DropSummary:
+    """Read ``files`` (one drop of ``source``) and publish ``out_dir/examples.parquet`` + ``ledger.parquet``.
+
+    ``files`` are paths, or (path, refusal reason) pairs from ``drops.drop_contents``: a refused entry is one
+    rejected row (line 0) with its reason. ``files.json`` beside them records each file's physical lines or
+    records, counted without the readers, for the row accounting check.
+    """
+    summary = DropSummary(source=source, drop=drop, name=name or drop)
+    rule = dict(fmt=fmt, teacher_min_score=teacher_min_score, task_instructions=task_instructions)
     examples: list[dict] = []
     ledger: list[dict] = []
     scores: list[float] = []
+    entries = _entries(files)
     counter = 0
-    for path in files:
-        items = 0
-        for item in read_rows(path, max_row_bytes):
+    for path, refused in entries:
+        items, stats, fname = 0, {}, display_name(path.name)
+        for item in _items(path, fname, refused, max_row_bytes, stats):
             items += 1
             counter += 1
-            row = item.line if len(files) == 1 else counter
+            row = item.line if len(entries) == 1 else counter
             rid = row_id(source, drop, row)
-            if rid in tombstones:
-                outcome = filtered(f"{ERASED}: listed in the erasure tombstones")
-            elif isinstance(item, Rejection):
-                outcome = rejected(item.reason)
-            else:
-                outcome = apply_rule(source, item.record, fmt=fmt, teacher_min_score=teacher_min_score,
-                                     task_instructions=task_instructions)
+            outcome = _outcome(source, item, rid, tombstones, **rule)
             _record(summary, outcome, scores)
             if outcome.state == REJECTED and len(summary.rejections) < FIRST_REJECTIONS:
                 summary.rejections.append((item.file, item.line, outcome.reason))
-            if isinstance(item, Rejection) and reason_category(item.reason).startswith("unreadable"):
-                summary.file_problems.append((path.name, item.reason))
+            if isinstance(item, Rejection) and (refused or reason_category(item.reason).startswith("unreadable")):
+                summary.file_problems.append((fname, item.reason))
             ledger.append(ledger_entry(id=rid, source=source, drop=drop, file=item.file, line=item.line,
                                        state=outcome.state, reason=outcome.reason, stage=STAGE))
             if outcome.state == KEPT:
                 examples.append(make_example(source=source, drop=drop, row=row, task=outcome.task,
                                              messages=outcome.messages, created_at=outcome.created_at))
+        summary.files.append({"file": fname, "refused": bool(refused), "rows": items,
+                              "physical": None if refused else physical_records(path),
+                              "skipped": stats.get("skipped", 0), "continuation": stats.get("continuation", 0)})
+        if refused:
+            continue
         if items == 0:
-            summary.warnings.append(f"{path.name} holds no rows (empty file?)")
-            summary.file_problems.append((path.name, "empty file: holds no rows"))
+            summary.warnings.append(f"{fname} holds no rows (empty file?)")
+            summary.file_problems.append((fname, "empty file: holds no rows"))
         elif looks_binary(path):
-            summary.file_problems.append((path.name, f"binary file: not {path.suffix.lstrip('.').upper()} text; "
-                                                     f"was the wrong file exported?"))
+            summary.file_problems.append((fname, f"binary file: not {path.suffix.lstrip('.').upper()} text; "
+                                                 f"was the wrong file exported?"))
     if source == "teacher_synthetic":
         summary.score_histogram = score_histogram(scores)
 
@@ -102,6 +142,7 @@ def ingest(source: str, drop: str, files: list[Path], out_dir: Path | str, *, fm
     with atomic_dir(out_dir) as tmp:
         _write(tmp / "examples.parquet", examples, EXAMPLE_COLUMNS)
         _write(tmp / "ledger.parquet", ledger, LEDGER_COLUMNS)
+        write_json(tmp / FILES_MANIFEST, {"drop": drop, "name": summary.name, "files": summary.files})
     summary.examples_path, summary.ledger_path = out_dir / "examples.parquet", out_dir / "ledger.parquet"
     summary.content_hash = content_hash(summary.examples_path, summary.ledger_path)
     return summary

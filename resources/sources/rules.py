@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 
 from resources.schema import FILTERED, KEPT, REJECTED
 from resources.sources.formats import FormatError, to_messages
+from resources.sources.limits import MAX_DEPTH, too_deep
 
 # Must match data/generate_samples.py: annotations are prompted with exactly these words. Other tasks get their
 # instruction from configuration (SourceCatalog.task_instructions), which may also override these.
@@ -31,6 +32,12 @@ TASK_INSTRUCTIONS = {
     "summarise": "Summarise this support conversation in one sentence.",
     "policy_qa": "Answer the customer's question about Nordlicht Home's policies.",
 }
+
+
+# every field a rule or format reads: a CSV whose first line names none of them has no header line
+FIELD_NAMES = ("messages", "conversations", "instruction", "input", "output", "system", "prompt", "completion",
+               "task", "verdict", "corrected_output", "model_output", "document", "annotation", "score",
+               "reviewed_at", "corrected_at", "annotated_at", "created_at")
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ def _task(record: dict[str, Any]) -> str:
         raise FormatError("missing field: task")
     if not isinstance(task, str):
         raise FormatError(f"wrong type: task is {type(task).__name__}, not a string")
+    if not task.strip():
+        raise FormatError("missing field: task is blank")
     return task.strip()
 
 
@@ -98,8 +107,10 @@ def annotation_answer(annotation: Any) -> str:
     if isinstance(annotation, str):
         try:
             annotation = json.loads(annotation)
-        except json.JSONDecodeError as e:
-            raise FormatError(f"invalid JSON: annotation: {e}") from None
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise FormatError(f"invalid JSON: annotation: {e}"[:300]) from None
+        if too_deep(annotation):
+            raise FormatError(f"too deeply nested: annotation nests deeper than {MAX_DEPTH} levels")
     if isinstance(annotation, dict) and len(annotation) == 1:
         (key, value), = annotation.items()
         if key in ("summary", "answer") and isinstance(value, str):
