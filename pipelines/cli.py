@@ -12,6 +12,15 @@ def _run(argv: list[str]) -> int:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print every Dagster event (DEBUG) on the terminal; the instance's event log keeps them anyway")
     args = parser.parse_args(argv)
+    from pipelines.environment import build_resources, settings_path
+    from pipelines.settings_check import check_settings
+    from pipelines.settings_keys import SettingsError
+
+    try:  # the whole configuration, before any work: a wrong setting costs a second, not an ingest
+        check_settings(build_resources(), settings_path())
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     import dagster as dg
 
     from pipelines.definitions import defs

@@ -39,16 +39,25 @@ def apply_offline_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def settings_path() -> str:
+    return os.environ.get("PRIVFT_CONFIG", "privft.yaml")
+
+
 def load_settings(path: str | None = None) -> dict[str, dict[str, Any]]:
     import yaml
 
-    path = path or os.environ.get("PRIVFT_CONFIG", "privft.yaml")
-    p = Path(path)
+    from pipelines.settings_keys import SettingsError
+
+    p = Path(path or settings_path())
     if not p.exists():
         return {}
-    data = yaml.safe_load(p.read_text()) or {}
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SettingsError([f"not valid YAML: {exc}"], str(p)) from None
     if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a mapping of resource name -> settings")
+        raise SettingsError([f"expected sections (base:, trainer:, ...) at the top, got {type(data).__name__}"],
+                            str(p))
     return data
 
 
@@ -64,6 +73,9 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
     from resources.teacher.generate import TeacherConfig
     from resources.training.launcher import Trainer
 
+    from pipelines.settings_keys import SettingsError, construct, key_problems
+
+    source = "the settings" if settings is not None else settings_path()
     settings = load_settings() if settings is None else settings
     env_defaults = {
         "store": {"root": os.environ.get("PRIVFT_ARTIFACTS", "artifacts"),
@@ -73,7 +85,12 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
     classes = {"store": ArtifactStore, "catalog": SourceCatalog, "prepare": PrepareConfig, "dedup": Deduplicator,
                "base": BaseModel, "trainer": Trainer, "evaluator": Evaluator, "publisher": Publisher,
                "erasure": ErasureInbox, "teacher": TeacherConfig}
-    unknown = set(settings) - set(classes)
-    if unknown:
-        raise ValueError(f"unknown settings sections {sorted(unknown)}; expected some of {sorted(classes)}")
-    return {name: cls(**{**env_defaults.get(name, {}), **settings.get(name, {})}) for name, cls in classes.items()}
+    problems = key_problems(settings, classes)  # dagster resources would silently drop unknown keys
+    built = {}
+    if not problems:
+        for name, cls in classes.items():
+            built[name], errors = construct(name, cls, {**env_defaults.get(name, {}), **(settings.get(name) or {})})
+            problems += errors
+    if problems:
+        raise SettingsError(problems, source)
+    return built
