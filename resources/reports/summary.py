@@ -24,6 +24,12 @@ def _fmt(value) -> str:
         f"{value:.4f}" if isinstance(value, float) else str(value))
 
 
+def _label(report: dict[str, Any], best) -> str:
+    """A checkpoint's row name: its step, marked when it is the chosen one (first column, so always in view)."""
+    mark = " **best**" if best is not None and report["partition"] == best["partition"] else ""
+    return f"step {report.get('step')}{mark}"
+
+
 def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str, Any]:
     from resources.reports.markdown import markdown_table
     from resources.reports.plots import line_chart_md
@@ -41,13 +47,15 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
     for name in ("zero_shot", "few_shot"):
         overall = (baselines.get(name) or {}).get("overall", {})
         if overall:
-            rows.append((f"base {name.replace('_', '-')}", "", *(_fmt(overall.get(m)) for m in HEADLINE), "", ""))
+            rows.append((f"base {name.replace('_', '-')}", *(_fmt(overall.get(m)) for m in HEADLINE)))
     for r in reports:
-        overall, forgetting = r.get("overall", {}), r.get("forgetting", {})
-        mark = "**best**" if best is not None and r["partition"] == best["partition"] else ""
-        rows.append((r["partition"], r.get("step"), *(_fmt(overall.get(m)) for m in HEADLINE),
-                     _fmt(forgetting.get("diff")), "FLAGGED" if forgetting.get("flagged") else "ok", mark))
-    table = markdown_table(["model", "step", *HEADLINE, "forgetting Δ", "forgetting", ""], rows)
+        rows.append((_label(r, best), *(_fmt(r.get("overall", {}).get(m)) for m in HEADLINE)))
+    # five narrow columns with the best mark in the first: the UI's metadata column is ~500 px wide at 1600 px
+    table = markdown_table(["model", *HEADLINE], rows)
+    forgetting_rows = [(r.get("step"), r["partition"], _fmt(r.get("forgetting", {}).get("diff")),
+                        "FLAGGED" if r.get("forgetting", {}).get("flagged") else "ok") for r in reports]
+    checkpoints_md = markdown_table(["step", "checkpoint (partition)", "forgetting Δ", "forgetting"],
+                                    forgetting_rows) if reports else "no checkpoint reports"
 
     series = {}
     steps = [r.get("step") or 0 for r in reports]
@@ -88,23 +96,21 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
         "baselines_unseen": baselines_unseen,
         "significance_unseen": significance_unseen,
     }
-    return {"json": summary, "table_md": table, "plot_md": plot + "\n\n" + loss_plot, "vs_prompting_md": vs_prompting,
-            "unseen_md": unseen_md}
+    return {"json": summary, "table_md": table, "checkpoints_md": checkpoints_md, "plot_md": plot + "\n\n" + loss_plot,
+            "vs_prompting_md": vs_prompting, "unseen_md": unseen_md}
 
 
 def unseen_part(baselines_unseen: dict[str, Any], reports: list[dict[str, Any]], best, significance_unseen) -> str:
     """The comparison again on the products no training example mentions."""
     from resources.reports.markdown import markdown_table
 
-    rows = [(f"base {n.replace('_', '-')}", "", *(_fmt(o.get(m)) for m in HEADLINE), "")
-            for n, o in baselines_unseen.items()]
+    rows = [(f"base {n.replace('_', '-')}", *(_fmt(o.get(m)) for m in HEADLINE)) for n, o in baselines_unseen.items()]
     for r in reports:
         overall = (r.get("unseen") or {}).get("overall", {})
         if overall:
-            mark = "**best**" if best is not None and r["partition"] == best["partition"] else ""
-            rows.append((r["partition"], r.get("step"), *(_fmt(overall.get(m)) for m in HEADLINE), mark))
+            rows.append((_label(r, best), *(_fmt(overall.get(m)) for m in HEADLINE)))
     part = "### Unseen products\n\nItems about products no training example mentions (`eval_unseen.parquet`)\n\n"
-    part += markdown_table(["model", "step", *HEADLINE, ""], rows)
+    part += markdown_table(["model", *HEADLINE], rows)
     if best is not None:
         part += "\n\n**Best checkpoint vs prompting the base model on unseen products** (paired bootstrap)\n\n"
         part += significance_table(significance_unseen)
@@ -119,10 +125,12 @@ def significance_table(significance: dict[str, Any]) -> str:
     for name, by_metric in significance.items():
         for m, b in by_metric.items():
             verdict = "better" if b["excludes_zero"] and b["diff"] > 0 else (
-                "worse" if b["excludes_zero"] else "not distinguishable")
-            rows.append((f"base {name.replace('_', '-')}", m, _fmt(b["baseline"]), _fmt(b["tuned"]),
-                         f"{b['diff']:+.4f}", f"[{b['ci_low']:+.4f}, {b['ci_high']:+.4f}]", b["n"], verdict))
+                "worse" if b["excludes_zero"] else "no difference")
+            rows.append((name.replace("_", "-"), m, f"{b['baseline']:.3f} → {b['tuned']:.3f}",
+                         f"{b['diff']:+.3f} [{b['ci_low']:+.3f}, {b['ci_high']:+.3f}]", verdict))
     if not rows:
         return "no paired predictions to compare"
-    return markdown_table(["baseline", "metric", "baseline", "fine-tuned", "Δ", "95 % CI", "n", "fine-tuned is"],
-                          rows)
+    n = sorted({b["n"] for by_metric in significance.values() for b in by_metric.values()})
+    # five columns, as narrow as the numbers allow: wider tables are cut off in the UI's metadata column
+    return (markdown_table(["base", "metric", "base → tuned", "Δ [95 % CI]", "tuned is"], rows)
+            + f"\n\n{', '.join(map(str, n))} paired items; Δ = fine-tuned − base")
