@@ -16,14 +16,18 @@ from assets.partitions import CHECKPOINT_PARTITIONS, DROP_PARTITIONS
 from pipelines.dead_runs import process_tags, sweep_dead_runs
 from pipelines.redelivery import redelivered
 from resources.layout import Layout
+from resources.reports.run_summary import run_summary
 from resources.schema import SOURCES
 
 
 def _execute(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, log: Callable[[str], None],
-             partition_key: str | None = None) -> dg.ExecuteInProcessResult:
+             partition_key: str | None = None, verbose: bool = False) -> dg.ExecuteInProcessResult:
     started = time.monotonic()
+    # Dagster's console logger prints every DEBUG event of the run; the instance's event log keeps them all anyway
+    console = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}}}
     # process_tags: a later run can tell this one was killed, and free its pool slot (dead_runs.py)
     result = defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition_key,
+                                                          run_config=console,
                                                           raise_on_error=True, tags=process_tags())
     label = f"{job}[{partition_key}]" if partition_key else job
     log(f"{label}: {'ok' if result.success else 'FAILED'} in {time.monotonic() - started:.1f}s (run {result.run_id[:8]})")
@@ -47,13 +51,16 @@ def register_drops(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[s
 
 
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance,
-                 log: Callable[[str], None] = print) -> dict:
+                 log: Callable[[str], None] = print, verbose: bool = False) -> dict:
+    """Run every stage that has work; end with what the run left behind (``summary``: the lines logged last)."""
     started = time.monotonic()
     sweep_dead_runs(instance, log)  # a killed earlier run would hold its pool slot and block ours forever
+    ingested = 0
     for source, drops in register_drops(defs, instance).items():
         for drop in drops:
-            _execute(defs, f"ingest_{source}", instance, log, partition_key=drop)
-    _execute(defs, "train_job", instance, log)
+            _execute(defs, f"ingest_{source}", instance, log, partition_key=drop, verbose=verbose)
+            ingested += 1
+    _execute(defs, "train_job", instance, log, verbose=verbose)
 
     layout = Layout(defs.resources["store"].path())
     from assets.train import latest_run
@@ -63,8 +70,11 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance,
     for key in checkpoints:
         if key not in known:
             instance.add_dynamic_partitions(CHECKPOINT_PARTITIONS.name, [key])
-        _execute(defs, "evaluate_checkpoint_job", instance, log, partition_key=key)
-    _execute(defs, "publish_job", instance, log)
+        _execute(defs, "evaluate_checkpoint_job", instance, log, partition_key=key, verbose=verbose)
+    _execute(defs, "publish_job", instance, log, verbose=verbose)
     seconds = time.monotonic() - started
-    log(f"pipeline complete in {seconds:.0f}s; artifacts under {layout.root}")
-    return {"seconds": seconds, "checkpoints": checkpoints}
+    ran = [f"{ingested} new drop(s) ingested", "prepare + train", f"{len(checkpoints)} checkpoint evaluation(s)",
+           "publish"]
+    summary = run_summary(layout.root, defs.resources["publisher"].model_name, ran, seconds)
+    log("\n".join(["", *summary]))
+    return {"seconds": seconds, "checkpoints": checkpoints, "summary": summary}

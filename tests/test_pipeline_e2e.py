@@ -105,6 +105,28 @@ def test_first_version_is_promoted_for_beating_the_base_model_on_the_current_hel
     assert shown.asset_materialization.metadata["held_out_data_version"].value == compared["held_out"]["data_version"]
 
 
+def test_the_run_ends_with_a_summary_of_rows_metrics_version_folder_and_promotion(pipeline):
+    root = pipeline["root"]
+    registry = root / "registry" / "nordlicht-support"
+    pointer = json.loads((registry / "promoted.json").read_text())
+    summary = json.loads((root / "evaluations" / "summary.json").read_text())
+    ledger = pd.read_parquet(root / "prepared" / "datasets" / "ledger.parquet")
+    for run in ("first", "second"):  # the second run changed nothing, and says the same
+        lines = pipeline[run]["summary"]
+        text = "\n".join(lines)
+        assert lines[0].startswith("pipeline complete in ")
+        assert f"rows: {len(ledger)} in -> {int((ledger['state'] == 'kept').sum())} kept" in text
+        assert f"best checkpoint: {summary['best']['checkpoint']}" in text
+        best = next(c for c in summary["checkpoints"] if c["checkpoint"] == summary["best"]["checkpoint"])
+        row = next(line.split() for line in lines if line.strip().startswith("token_f1 "))
+        assert row[1:] == [f"{summary['baselines']['zero_shot']['token_f1']:.3f}",
+                           f"{summary['baselines']['few_shot']['token_f1']:.3f}", f"{best['metrics']['token_f1']:.3f}"]
+        assert "forgetting: not flagged" in text and "smoke check" in text
+        assert f"model: nordlicht-support {pointer['version']}" in text
+        assert f"at {registry / pointer['version']} " in text
+        assert "promoted: yes" in text and pointer["reason"] in text
+
+
 def test_second_run_on_unchanged_data_changes_nothing(pipeline):
     root = pipeline["root"]
     registry = root / "registry" / "nordlicht-support"

@@ -8,7 +8,8 @@ import pytest
 
 from resources.publishing.card import write_model_card
 from resources.publishing.gates import evaluate_gates
-from resources.publishing.publisher import Publisher, promote_cli
+from resources.publishing.promote_cli import main as promote_cli
+from resources.publishing.publisher import Publisher
 from resources.publishing.registry import Registry, RegistryError
 
 INPUTS = {"training_datasets": "abc123", "base_model": "def456", "code_version": "train-3"}

@@ -71,8 +71,9 @@ def lookup(artifact_root: Path | str, *, record: str | None = None, subject: str
 
 def summary_lines(answer: dict[str, Any]) -> list[str]:
     """The answer as short human-readable lines (CLI output, run logs)."""
-    lines = [f"{len(answer['source_rows'])} source row(s): "
-             + ", ".join(r["source_row_id"] for r in answer["source_rows"][:20])]
+    rows = answer["source_rows"]
+    lines = [f"{len(rows)} source row(s): " + ", ".join(r["source_row_id"] for r in rows[:20]) if rows
+             else "no source row mentions it (values are matched after normalisation: case, spaces, formatting)"]
     lines.append(f"{len(answer['training_sets'])} training set(s):")
     for s in answer["training_sets"]:
         lines.append(f"  {Path(s['record_set']).name}")

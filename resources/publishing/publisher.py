@@ -1,15 +1,13 @@
 """The publishing engine the assets call: merge + card into a registry version, gate and promote, smoke test.
 
-Also ``promote_cli``, the ``privft promote`` command an operator uses to inspect the registry, promote a
-version by hand, or roll back.
+The ``privft promote`` command an operator uses to inspect the registry, promote by hand or roll back is
+``promote_cli.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -20,7 +18,7 @@ from resources.publishing.card import read_manifest, write_model_card
 from resources.publishing.gates import GateResult, comparison, evaluate_gates, gate_facts
 from resources.publishing.held_out import CurrentHeldOut
 from resources.publishing.prompts import DEFAULT_PROMPTS, Prompt
-from resources.publishing.registry import BLOCKING_FLAGS, Registry, RegistryError
+from resources.publishing.registry import BLOCKING_FLAGS, Registry
 
 
 @dataclass
@@ -129,34 +127,3 @@ class Publisher(dg.ConfigurableResource):
         write_json(cached, result)
         return result
 
-
-def promote_cli(argv: Optional[Sequence[str]] = None) -> int:
-    """``privft promote --registry DIR --model NAME [--rollback | --version V | --status]``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="privft promote", description="Inspect the model registry, promote a "
-                                     "version by hand (no gate), or roll back to the previously promoted version.")
-    parser.add_argument("--registry", required=True, help="registry root, e.g. artifacts/registry")
-    parser.add_argument("--model", required=True, help="model name, e.g. nordlicht-support")
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument("--rollback", action="store_true", help="point back at the previously promoted version")
-    action.add_argument("--version", help="promote this version")
-    action.add_argument("--status", action="store_true", help="print the pointer and versions as JSON (default)")
-    parser.add_argument("--reason", default="", help="recorded in history.jsonl")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help and on usage errors; a CLI function returns instead
-        return int(exc.code or 0)
-
-    reg = Registry(args.registry, args.model)
-    try:
-        if args.rollback:
-            version = reg.rollback(args.reason or "manual rollback (privft promote --rollback)")
-            print(f"{args.model}: rolled back to {version}")
-        elif args.version:
-            reg.promote(args.version, args.reason or "manual promotion (privft promote --version)")
-            print(f"{args.model}: promoted {args.version}")
-        else:
-            print(json.dumps(reg.status(), indent=2))
-    except RegistryError as exc:
-        print(f"privft promote: {exc}", file=sys.stderr)
-        return 1
-    return 0
