@@ -17,6 +17,7 @@ from resources.layout import Layout
 from resources.model.base_model import BaseModel
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.reports.cache import is_fresh, record
+from resources.reports.display import shown
 from resources.storage import content_hash, write_json
 
 
@@ -95,10 +96,10 @@ def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStor
     return dg.MaterializeResult(
         data_version=dg.DataVersion(content_hash(out / "report.json")),
         metadata={
-            **{k: dg.MetadataValue.float(float(v)) for k, v in _headline(report).items()},
-            **{f"unseen_{k}": dg.MetadataValue.float(float(v)) for k, v in _headline(report.get("unseen") or {}).items()},
+            **{k: shown(v) for k, v in _headline(report).items()},
+            **{f"unseen_{k}": shown(v) for k, v in _headline(report.get("unseen") or {}).items()},
             "forgetting_flagged": dg.MetadataValue.bool(bool(forgetting.get("flagged", False))),
-            "forgetting_diff": dg.MetadataValue.float(float(forgetting.get("diff") or 0.0)),
+            "forgetting_diff": shown(forgetting.get("diff") or 0.0),
             # "smoke" on the generated toy benchmark: the UI must not pass it off as a forgetting check
             "forgetting_check": str(forgetting.get("kind", "not recorded")),
             "forgetting_summary": str(forgetting.get("kind_note") or "") + " " + str(forgetting.get("summary") or ""),
@@ -126,8 +127,9 @@ def evaluation_summary(context: dg.AssetExecutionContext, store: ArtifactStore,
         metadata={
             "best_checkpoint": best.get("checkpoint", "none"),
             "primary_metric": evaluator.primary_metric,
-            "best_value": dg.MetadataValue.float(float(best.get("value", float("nan")))),
+            "best_value": shown(best.get("value")),
             "comparison": dg.MetadataValue.md(summary["table_md"]),
+            "checkpoints": dg.MetadataValue.md(summary["checkpoints_md"]),
             "vs_prompting": dg.MetadataValue.md(summary["vs_prompting_md"] or "no best checkpoint"),
             **({"unseen_products": dg.MetadataValue.md(summary["unseen_md"])} if summary["unseen_md"] else {}),
             "metrics_vs_step": dg.MetadataValue.md(summary["plot_md"]),

@@ -4,15 +4,18 @@ import json
 
 import dagster as dg
 
-from assets.conditions import on_changed_inputs
+from assets.conditions import on_new_evaluation
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.layout import Layout
+from resources.reports.display import shown
 from resources.storage import content_hash
 
 FILLED = "filled.csv"
 
 
-@dg.asset(automation_condition=on_changed_inputs, group_name="evaluate",
+# on_new_evaluation, like the merge: a new baseline alone (the training set changed, training still running) must
+# not make a sheet from the old summary's best checkpoint; the sheet follows the summary once it is recomputed
+@dg.asset(automation_condition=on_new_evaluation, group_name="evaluate",
           deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("base_baselines")], kinds={"html", "csv"},
           tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
           description="Blinded pairwise sheet (best checkpoint vs base zero-shot, A/B order randomised) for raters.")
@@ -53,9 +56,9 @@ def human_ratings(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg
     invalid = result.get("invalid", [])
     return dg.MaterializeResult(
         data_version=dg.DataVersion(content_hash(filled)),
-        metadata={"win_rate": dg.MetadataValue.float(float(result["win_rate"])),
-                  "ci95_low": dg.MetadataValue.float(float(result["ci95_low"])),
-                  "ci95_high": dg.MetadataValue.float(float(result["ci95_high"])),
+        metadata={"win_rate": shown(result["win_rate"]),
+                  "ci95_low": shown(result["ci95_low"]),
+                  "ci95_high": shown(result["ci95_high"]),
                   "rated": dg.MetadataValue.int(int(result["n"])),
                   "invalid_rows": dg.MetadataValue.md("\n".join(f"- line {i['line']}: {i['reason']}" for i in invalid)
                                                       or "none")})

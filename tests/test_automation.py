@@ -163,6 +163,39 @@ def test_merge_waits_for_a_new_evaluation_not_for_new_training_data():
         assert result.get_num_requested(merged.key) == 1
 
 
+def test_rating_sheet_waits_for_a_new_summary_not_a_new_baseline():
+    """Seen live: the sheet re-ran mid-training, when the baselines changed, against the old summary."""
+    from assets.ratings import rating_sheet as real_sheet
+
+    condition = real_sheet.automation_conditions_by_key[real_sheet.key]
+    versions = {"baselines": "a", "summary": "x"}
+
+    @dg.asset(name="base_baselines")
+    def baselines():
+        return dg.MaterializeResult(data_version=dg.DataVersion(versions["baselines"]))
+
+    @dg.asset(name="evaluation_summary", deps=[baselines])
+    def summary():
+        return dg.MaterializeResult(data_version=dg.DataVersion(versions["summary"]))
+
+    @dg.asset(name="rating_sheet", deps=[summary, baselines], automation_condition=condition)
+    def sheet():
+        return None
+
+    graph = [baselines, summary, sheet]
+    with dg.instance_for_test() as instance:
+        dg.materialize(graph, instance=instance)
+        cursor = dg.evaluate_automation_conditions(defs=graph, instance=instance).cursor
+        versions["baselines"] = "b"
+        dg.materialize([baselines], instance=instance)
+        result = dg.evaluate_automation_conditions(defs=graph, instance=instance, cursor=cursor)
+        assert result.get_num_requested(sheet.key) == 0, "a new baseline alone must not make a new sheet"
+        versions["summary"] = "y"
+        dg.materialize([summary], instance=instance)
+        result = dg.evaluate_automation_conditions(defs=graph, instance=instance, cursor=result.cursor)
+        assert result.get_num_requested(sheet.key) == 1
+
+
 def test_summary_waits_for_training_and_every_checkpoint_evaluation():
     """Seen live: a new baseline made the summary (and so a merge) run mid-training, on the old checkpoints."""
     import threading

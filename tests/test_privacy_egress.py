@@ -52,6 +52,24 @@ def test_the_local_instance_reports_telemetry_off(tmp_path, monkeypatch):
         assert instance.telemetry_enabled is True
 
 
+@pytest.mark.parametrize("profile", INSTANCE_PROFILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_the_ui_asks_for_no_e_mail_address(profile, tmp_path):
+    """Dagster's first-visit dialog asks for an e-mail address for its newsletter; off in every profile."""
+    import dagster as dg
+
+    if not profile.exists():
+        pytest.skip(f"{profile.relative_to(REPO)} is not part of this checkout")
+    assert yaml.safe_load(profile.read_text()).get("nux", {}).get("enabled") is False, profile
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump({"nux": yaml.safe_load(profile.read_text())["nux"]}))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.nux_enabled is False
+    (home / "dagster.yaml").write_text("{}\n")  # control: Dagster shows it unless told otherwise
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.nux_enabled is True
+
+
 def test_apply_offline_env_sets_every_switch(monkeypatch):
     for key in OFFLINE_ENV:
         monkeypatch.delenv(key, raising=False)
