@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from resources.disk_space import ensure_space, explain_disk_full
 from resources.storage import atomic_dir, content_hash
 
 STATE_FILE = "trainer_state.json"
@@ -61,7 +62,9 @@ def save_checkpoint(output_dir: Path | str, step: int, *, model, optimizer, sche
     import torch
 
     target = Path(output_dir) / checkpoint_name(step)
-    with atomic_dir(target) as tmp:
+    what, needed = f"checkpoint step {step}", checkpoint_bytes(model, optimizer)
+    ensure_space(what, output_dir, needed)  # say so before writing, not as torch's "unexpected pos" after
+    with atomic_dir(target) as tmp, explain_disk_full(what, tmp, needed):
         model.save_pretrained(str(tmp), safe_serialization=True)
         _canonicalise_adapter_config(tmp / "adapter_config.json")
         ts = tmp / TRAINING_STATE
@@ -74,6 +77,17 @@ def save_checkpoint(output_dir: Path | str, step: int, *, model, optimizer, sche
         if missing:
             raise RuntimeError(f"saving the adapter for step {step} produced no {missing}; is the model a peft model?")
     return target
+
+
+def checkpoint_bytes(model, optimizer) -> int:
+    """About what a checkpoint takes on disk: the trainable (adapter) weights, the optimizer's tensors, and 1 MiB
+    for configs, scheduler and RNG states."""
+    import torch
+
+    adapter = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    state = sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
+                if isinstance(t, torch.Tensor))
+    return adapter + state + (1 << 20)
 
 
 def _canonicalise_adapter_config(path: Path) -> None:
