@@ -76,7 +76,9 @@ class Evaluator(dg.ConfigurableResource):
     """How checkpoints and baselines are evaluated: generation bounds, metrics, and the forgetting check."""
 
     max_new_tokens: int = 64
-    max_batch_tokens: int = 4096
+    max_batch_tokens: int = 4096  # forward passes (reference loss, benchmark log-likelihoods)
+    generation_batch_tokens: int = 0  # 0: auto (generation.batch_token_budget: 4096 on CPU, memory-sized on GPU)
+    static_cache: bool = False  # preallocated KV cache + compiled decoding step (GPU; see eval_throughput.py)
     few_shot_k: int = 3
     primary_metric: str = "token_f1"
     # file, folder or glob of MMLU-format CSVs. The default, a generated toy that ships with the code, makes only a
@@ -119,7 +121,8 @@ class Evaluator(dg.ConfigurableResource):
         from resources.evaluation.scoring import score_items, summary_tables
 
         predictions = generate(model, tokenizer, prompts, max_new_tokens=self.max_new_tokens,
-                               max_batch_tokens=self.max_batch_tokens, seed=self.seed)
+                               max_batch_tokens=self.generation_batch_tokens, seed=self.seed,
+                               static_cache=self.static_cache)
         # loss of the reference after exactly the prompt the model was asked with
         scored_examples = [dict(ex, messages=prompt + [{"role": "assistant", "content": str(ex["reference"])}])
                            for ex, prompt in zip(examples, prompts)]
