@@ -70,13 +70,20 @@ def _artifacts(argv: list[str]) -> int:
     return 0
 
 
+def _runs(argv: list[str]) -> int:
+    from pipelines.run_names import main
+
+    return main(argv)
+
+
 def _serve(argv: list[str]) -> int:
     from resources.serving.cli import main
 
     return main(argv)
 
 
-COMMANDS = {"run": _run, "dedup": _dedup, "promote": _promote, "provenance": _provenance, "artifacts": _artifacts,
+COMMANDS = {"run": _run, "runs": _runs, "dedup": _dedup, "promote": _promote, "provenance": _provenance,
+            "artifacts": _artifacts,
             "serve": _serve}
 
 
@@ -89,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: privft {" + ",".join(COMMANDS) + "} [options]\n"
               "  run         materialise every asset on the configured sources and base model\n"
+              "  runs        the instance's recent runs, named by what they materialised (automation runs too)\n"
               "  dedup       deduplicate a JSONL corpus of {id, text}: privft dedup IN.jsonl --out OUT.jsonl\n"
               "  promote     show or move the promoted model version (--status, --version V, --rollback)\n"
               "  provenance  which training sets and model versions contain a record or a subject\n"

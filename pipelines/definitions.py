@@ -16,6 +16,7 @@ from pipelines.automation import all_schedules, all_sensors  # noqa: E402
 from pipelines.dead_runs import dead_run_sensor  # noqa: E402
 from pipelines.environment import build_resources  # noqa: E402
 from pipelines.jobs import all_jobs  # noqa: E402
+from pipelines.run_names import label_asset_runs  # noqa: E402
 
 
 def build_definitions(settings: dict[str, dict[str, Any]] | None = None) -> dg.Definitions:
@@ -28,7 +29,7 @@ def build_definitions(settings: dict[str, dict[str, Any]] | None = None) -> dg.D
         asset_checks=all_checks,
         jobs=[*all_jobs, *provenance.provenance_jobs],
         schedules=all_schedules,
-        sensors=[*all_sensors, *provenance.provenance_sensors, dead_run_sensor],
+        sensors=[*all_sensors, *provenance.provenance_sensors, dead_run_sensor, label_asset_runs],
         resources=resources,
     )
 
