@@ -70,6 +70,12 @@ def _artifacts(argv: list[str]) -> int:
     return 0
 
 
+def _export(argv: list[str]) -> int:
+    from resources.export.cli import main
+
+    return main(argv)
+
+
 def _runs(argv: list[str]) -> int:
     from pipelines.run_names import main
 
@@ -84,7 +90,7 @@ def _serve(argv: list[str]) -> int:
 
 COMMANDS = {"run": _run, "runs": _runs, "dedup": _dedup, "promote": _promote, "provenance": _provenance,
             "artifacts": _artifacts,
-            "serve": _serve}
+            "serve": _serve, "export": _export}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
               "  promote     show or move the promoted model version (--status, --version V, --rollback)\n"
               "  provenance  which training sets and model versions contain a record or a subject\n"
               "  artifacts   pull or push the working copy of a shared artifact URI (store.uri)\n"
-              "  serve       the promoted (or --version) model at a local OpenAI-compatible endpoint",
+              "  serve       the promoted (or --version) model at a local OpenAI-compatible endpoint\n"
+              "  export      a published version as a verified GGUF + Ollama Modelfile (--type f16|bf16|q8_0)",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     from pipelines.environment import apply_offline_env

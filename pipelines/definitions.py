@@ -10,7 +10,7 @@ from pipelines.environment import apply_offline_env
 
 apply_offline_env()
 
-from assets import evaluate, prepare, provenance, publish, ratings, sources, teacher, train  # noqa: E402
+from assets import evaluate, export, prepare, provenance, publish, ratings, sources, teacher, train  # noqa: E402
 from assets.checks import all_checks  # noqa: E402
 from pipelines.automation import all_schedules, all_sensors  # noqa: E402
 from pipelines.dead_runs import dead_run_sensor  # noqa: E402
@@ -23,6 +23,7 @@ def build_definitions(settings: dict[str, dict[str, Any]] | None = None) -> dg.D
     """Definitions with resources from ``settings`` (or privft.yaml / environment when None)."""
     resources = build_resources(settings)
     optional = [teacher.teacher_generation] if resources["teacher"].enabled else []  # off unless configured
+    optional += [export.model_export] if resources["exporter"].enabled() else []  # exporter.formats: [] is off
     return dg.Definitions(
         assets=[*sources.source_assets, *dg.load_assets_from_modules([prepare, train, evaluate, ratings, publish]),
                 *provenance.provenance_assets, *optional],

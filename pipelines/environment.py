@@ -64,6 +64,7 @@ def load_settings(path: str | None = None) -> dict[str, dict[str, Any]]:
 def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     from resources.dedup.engine import Deduplicator
     from resources.evaluation.evaluator import Evaluator
+    from resources.export.exporter import Exporter
     from resources.model.base_model import BaseModel
     from resources.prepare.config import PrepareConfig
     from resources.provenance.inbox import ErasureInbox
@@ -84,7 +85,7 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
     }
     classes = {"store": ArtifactStore, "catalog": SourceCatalog, "prepare": PrepareConfig, "dedup": Deduplicator,
                "base": BaseModel, "trainer": Trainer, "evaluator": Evaluator, "publisher": Publisher,
-               "erasure": ErasureInbox, "teacher": TeacherConfig}
+               "erasure": ErasureInbox, "teacher": TeacherConfig, "exporter": Exporter}
     problems = key_problems(settings, classes)  # dagster resources would silently drop unknown keys
     built = {}
     if not problems:

@@ -160,8 +160,15 @@ def _rest(r: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _exporter(r: dict[str, Any]) -> list[str]:
+    from resources.export.gguf_export import TYPES
+
+    return [f"exporter.formats names {t!r}, not a GGUF type{closest(str(t), TYPES)}"
+            for t in r["exporter"].formats if t not in TYPES]
+
+
 CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (_base, _trainer, _prepare, _catalog, _evaluator,
-                                                              _publisher, _rest)
+                                                              _publisher, _exporter, _rest)
 
 
 def settings_problems(resources: dict[str, Any]) -> list[str]:

@@ -53,6 +53,8 @@ CASES = {
                                      "evaluator.forgetting_benchmark: benchmark '/nope/mmlu': no such CSV file"),
     "missing sample root": ({"catalog": {"sample_root": "/nope/drops"}}, "catalog.sample_root '/nope/drops' is not a folder"),
     "unknown launcher": ({"trainer": {"launcher": "torchrunn"}}, "trainer.launcher 'torchrunn' is unknown; did you mean 'torchrun'?"),
+    "unknown GGUF export type": ({"exporter": {"formats": ["f16", "q8"]}},
+                                 "exporter.formats names 'q8', not a GGUF type; did you mean 'q8_0'?"),
 }
 
 

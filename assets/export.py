@@ -1,0 +1,47 @@
+"""Export: each published version as a verified GGUF file with an Ollama Modelfile (on by exporter.formats)."""
+
+import dagster as dg
+
+from assets.conditions import on_changed_inputs
+from assets.publish import model_version
+from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.export.exporter import Exporter
+from resources.layout import Layout
+from resources.publishing.publisher import Publisher
+from resources.reports.markdown import markdown_table
+
+
+def _published_version(context: dg.AssetExecutionContext) -> str:
+    event = context.instance.get_latest_materialization_event(model_version.key)
+    version = event.asset_materialization.metadata.get("version") if event and event.asset_materialization else None
+    if version is None:
+        raise dg.Failure("model_version has not been materialised yet: there is no published version to export")
+    return str(version.value)
+
+
+@dg.asset(automation_condition=on_changed_inputs, group_name="publish", deps=[model_version], kinds={"gguf"},
+          owners=["team:ml"], code_version="1",
+          description="The published version as GGUF files for llama.cpp and Ollama (exporter.formats), each read "
+                      "back with transformers and compared with the merged model, with a Modelfile.")
+@publishes_artifacts
+def model_export(context: dg.AssetExecutionContext, store: ArtifactStore, publisher: Publisher,
+                 exporter: Exporter) -> dg.MaterializeResult:
+    root = Layout(store.path()).root
+    version = _published_version(context)
+    rows, results = [], []
+    for tensor_type in exporter.formats:
+        result = exporter.export(root, root / "registry", publisher.model_name, version, tensor_type)
+        v, results = result.verification, results + [result]
+        b, size = v["behaviour"], v["files"][v["gguf"]]
+        rows.append((tensor_type, f"{size['bytes'] / 2**20:.1f} MiB", f"{b['kl_mean']:.2g} (≤ {v['tolerance']['kl_mean']})",
+                     f"{b['top1_agreement']:.1%} (≥ {v['tolerance']['top1_agreement']:.0%})",
+                     f"{b['greedy_identical']}/{b['greedy_of']}", size["sha256"][:16]))
+        context.log.info(f"{version} {tensor_type}: {'reused' if result.reused else 'exported'} {result.gguf}")
+    headers = ["type", "size", "mean KL to merged", "top-1 agreement", "greedy answers identical", "sha256"]
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(",".join(r.verification["files"][r.verification["gguf"]]["sha256"][:12]
+                                             for r in results) or "none"),
+        metadata={"version": version, "formats": ", ".join(exporter.formats),
+                  "verification": dg.MetadataValue.md(markdown_table(headers, rows)),
+                  **{f"gguf_{r.verification['type']}": dg.MetadataValue.path(str(r.gguf)) for r in results},
+                  "path": dg.MetadataValue.path(str(results[0].folder.parent) if results else str(root))})
