@@ -108,7 +108,8 @@ def _evaluator(r: dict[str, Any]) -> list[str]:
     ev, problems = r["evaluator"], []
     metrics = (*TEXT_METRICS, "json_field_f1", *LOWER_IS_BETTER)
     if ev.primary_metric not in metrics:
-        problems.append(f"evaluator.primary_metric {ev.primary_metric!r} is unknown{closest(ev.primary_metric, metrics)}")
+        problems.append(f"evaluator.primary_metric {ev.primary_metric!r} is unknown"
+                        + closest(ev.primary_metric, metrics))
     for field in ("max_new_tokens", "max_batch_tokens"):
         if getattr(ev, field) < 1:
             problems.append(f"evaluator.{field} is {getattr(ev, field)}: it must be at least 1")

@@ -31,30 +31,40 @@ def pickle_only_model(folder):
     return str(folder)
 
 
-CASES = {
-    "unknown key in a known section": ({"trainer": {"learnig_rate": 1e-4}},
-                                       "trainer.learnig_rate is not a setting of trainer; did you mean 'learning_rate'?"),
+CASES = {  # what is broken: (settings that break it, what the refusal says)
+    "unknown key in a known section": (
+        {"trainer": {"learnig_rate": 1e-4}},
+        "trainer.learnig_rate is not a setting of trainer; did you mean 'learning_rate'?"),
     "unknown section": ({"trainr": {"max_steps": 3}}, "section 'trainr' is unknown; did you mean 'trainer'?"),
-    "unknown key in a nested section": ({"trainer": {"kubernetes": {"image": "x", "gpuss": 1}}},
-                                        "trainer.kubernetes.gpuss is not a setting of trainer.kubernetes; did you mean 'gpus'?"),
+    "unknown key in a nested section": (
+        {"trainer": {"kubernetes": {"image": "x", "gpuss": 1}}},
+        "trainer.kubernetes.gpuss is not a setting of trainer.kubernetes; did you mean 'gpus'?"),
     "wrong type": ({"trainer": {"max_steps": "ten"}}, "trainer.max_steps: Input should be a valid integer"),
     "section that is not a mapping": ({"trainer": 5}, "trainer: expected settings as 'key: value' lines under it"),
-    "missing base model": ({"base": {"name": "/models/does-not-exist"}},
-                           "base.name '/models/does-not-exist': no such folder or .gguf file"),
-    "pickle-only base model": ({"base": {"name": "PICKLE"}}, "refusing pickle-format weight files ['pytorch_model.bin']"),
-    "hub id with downloads off": ({"base": {"name": "meta-llama/Llama-3.1-8B"}},
-                                  "is a hub id and downloads are off (base.allow_download: false)"),
-    "eval_fraction out of (0, 1)": ({"prepare": {"eval_fraction": 2.0}}, "eval_fraction 2.0: must lie strictly between 0 and 1"),
-    "negative learning rate": ({"trainer": {"learning_rate": -1e-4}}, "learning_rate is -0.0001: it must be positive"),
-    "max_seq_len beyond the model": ({"trainer": {"max_seq_len": 100000, "micro_batch_size": 1, "max_batch_tokens": 10**6}},
-                                     "trainer.max_seq_len is 100000: the base model 'builtin:tiny' attends to at most 2048"),
-    "unknown merge dtype": ({"publisher": {"merge_dtype": "bf16"}}, "publisher.merge_dtype 'bf16' is unknown; did you mean 'bfloat16'?"),
-    "missing forgetting benchmark": ({"evaluator": {"forgetting_benchmark": "/nope/mmlu"}},
-                                     "evaluator.forgetting_benchmark: benchmark '/nope/mmlu': no such CSV file"),
-    "missing sample root": ({"catalog": {"sample_root": "/nope/drops"}}, "catalog.sample_root '/nope/drops' is not a folder"),
-    "unknown launcher": ({"trainer": {"launcher": "torchrunn"}}, "trainer.launcher 'torchrunn' is unknown; did you mean 'torchrun'?"),
-    "unknown GGUF export type": ({"exporter": {"formats": ["f16", "q8"]}},
-                                 "exporter.formats names 'q8', not a GGUF type; did you mean 'q8_0'?"),
+    "missing base model": (
+        {"base": {"name": "/models/does-not-exist"}},
+        "base.name '/models/does-not-exist': no such folder or .gguf file"),
+    "pickle-only base model": (
+        {"base": {"name": "PICKLE"}}, "refusing pickle-format weight files ['pytorch_model.bin']"),
+    "hub id with downloads off": (
+        {"base": {"name": "meta-llama/Llama-3.1-8B"}},
+        "is a hub id and downloads are off (base.allow_download: false)"),
+    "eval_fraction out of (0, 1)": (
+        {"prepare": {"eval_fraction": 2.0}}, "eval_fraction 2.0: must lie strictly between 0 and 1"),
+    "negative learning rate": (
+        {"trainer": {"learning_rate": -1e-4}}, "learning_rate is -0.0001: it must be positive"),
+    "max_seq_len beyond the model": (
+        {"trainer": {"max_seq_len": 100000, "micro_batch_size": 1, "max_batch_tokens": 10**6}},
+        "trainer.max_seq_len is 100000: the base model 'builtin:tiny' attends to at most 2048"),
+    "unknown merge dtype": (
+        {"publisher": {"merge_dtype": "bf16"}}, "publisher.merge_dtype 'bf16' is unknown; did you mean 'bfloat16'?"),
+    "missing forgetting benchmark": (
+        {"evaluator": {"forgetting_benchmark": "/nope/mmlu"}},
+        "evaluator.forgetting_benchmark: benchmark '/nope/mmlu': no such CSV file"),
+    "missing sample root": (
+        {"catalog": {"sample_root": "/nope/drops"}}, "catalog.sample_root '/nope/drops' is not a folder"),
+    "unknown launcher": (
+        {"trainer": {"launcher": "torchrunn"}}, "trainer.launcher 'torchrunn' is unknown; did you mean 'torchrun'?"),
 }
 
 
@@ -81,8 +91,9 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert len(problems(settings)) == 4
 
 
-@pytest.mark.parametrize("text,expected", [("trainer: {max_steps: 3\n", "not valid YAML"),
-                                           ("- trainer\n- base\n", "expected sections (base:, trainer:, ...) at the top")])
+@pytest.mark.parametrize("text,expected", [
+    ("trainer: {max_steps: 3\n", "not valid YAML"),
+    ("- trainer\n- base\n", "expected sections (base:, trainer:, ...) at the top")])
 def test_a_file_that_is_not_a_settings_mapping_is_refused(tmp_path, text, expected):
     path = tmp_path / "privft.yaml"
     path.write_text(text)
