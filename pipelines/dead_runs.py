@@ -74,11 +74,12 @@ def sweep_dead_runs(instance: dg.DagsterInstance, log: Callable[[str], None] = p
         run = record.dagster_run
         instance.report_run_failed(run, f"Marked failed by privft: {reason} (killed or crashed); its pool slots "
                                         "are freed so later runs do not wait for it.")
-        freed = 0
-        if instance.event_log_storage.supports_global_concurrency_limits:
-            freed = instance.event_log_storage.free_concurrency_slots_for_run(run.run_id) or 0
-        log(f"run {run.run_id[:8]} ({run.job_name}) was {run.status.value} but {reason}: marked failed, "
-            f"{freed} pool slot(s) freed")
+        storage, held = instance.event_log_storage, False
+        if storage.supports_global_concurrency_limits:
+            held = run.run_id in storage.get_concurrency_run_ids()
+            storage.free_concurrency_slots_for_run(run.run_id)  # its claimed slots and its place in the queues
+        log(f"run {run.run_id[:8]} ({run.job_name}) was {run.status.value} but {reason}: marked failed"
+            + (", its pool slots freed" if held else "; it held no pool slot"))
         swept.append(run.run_id)
     return swept
 
