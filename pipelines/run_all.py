@@ -8,6 +8,7 @@ publish run. Drops and checkpoints already materialised are not redone.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable
 
 import dagster as dg
@@ -55,6 +56,9 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance,
     """Run every stage that has work; end with what the run left behind (``summary``: the lines logged last)."""
     started = time.monotonic()
     sweep_dead_runs(instance, log)  # a killed earlier run would hold its pool slot and block ours forever
+    incoming = Path(defs.resources["catalog"].incoming_root)
+    for source in SOURCES:  # where new drops go (README, Automation): there before anyone has to ask
+        (incoming / source).mkdir(parents=True, exist_ok=True)
     ingested = 0
     for source, drops in register_drops(defs, instance).items():
         for drop in drops:
@@ -75,6 +79,6 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance,
     seconds = time.monotonic() - started
     ran = [f"{ingested} new drop(s) ingested", "prepare + train", f"{len(checkpoints)} checkpoint evaluation(s)",
            "publish"]
-    summary = run_summary(layout.root, defs.resources["publisher"].model_name, ran, seconds)
+    summary = run_summary(layout.root, defs.resources["publisher"].model_name, ran, seconds, incoming)
     log("\n".join(["", *summary]))
     return {"seconds": seconds, "checkpoints": checkpoints, "summary": summary}

@@ -13,6 +13,7 @@ import pytest
 from conftest import pipeline_settings
 from pipelines.definitions import build_definitions
 from pipelines.run_all import run_pipeline
+from resources.schema import SOURCES
 
 pytestmark = pytest.mark.slow
 
@@ -125,6 +126,9 @@ def test_the_run_ends_with_a_summary_of_rows_metrics_version_folder_and_promotio
         assert f"model: nordlicht-support {pointer['version']}" in text
         assert f"at {registry / pointer['version']} " in text
         assert "promoted: yes" in text and pointer["reason"] in text
+        assert f"new data: drop files into {pipeline['tmp'] / 'incoming' / '<source>'}/" in text
+    # the folders the README tells an operator to drop files into exist after the first run
+    assert all((pipeline["tmp"] / "incoming" / source).is_dir() for source in SOURCES)
 
 
 def test_second_run_on_unchanged_data_changes_nothing(pipeline):

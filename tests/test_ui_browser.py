@@ -87,8 +87,8 @@ def page(ui, browser, request):
             route.abort()
 
     context.route("**/*", only_local)
-    # Dismiss the first-visit "join the community" dialog before it is shown: it would cover the page.
-    context.add_init_script("window.localStorage.setItem('communityNux', JSON.stringify('1'))")
+    # No dismissal of Dagster's first-visit "join the community" dialog here: dagster.yaml turns it off
+    # (test_no_first_visit_dialog_asks_for_an_e_mail_address).
     tab = context.new_page()
     tab.set_default_timeout(UI_TIMEOUT_MS)
     failed_before = request.session.testsfailed
@@ -185,6 +185,24 @@ def test_materialising_the_prepare_group_from_the_ui_succeeds(ui, page):
             assert event is not None and event.run_id == run_id, asset
 
 
+def test_no_first_visit_dialog_asks_for_an_e_mail_address(ui, page):
+    """Dagster shows a newsletter sign-up dialog on a first visit to a local UI unless the instance turns it off."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page.get_by_text("Overview").first).to_be_visible()
+    # the UI's own question, the one its dialog depends on
+    asked = page.evaluate("""async () => {
+        const r = await fetch('/graphql', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                           body: JSON.stringify({query: '{ shouldShowNux }'})});
+        return (await r.json()).data.shouldShowNux;
+    }""")
+    assert asked is False
+    page.wait_for_timeout(3000)  # the dialog opens one second after the page
+    assert page.get_by_text(re.compile("newsletter", re.I)).count() == 0
+    assert page.locator('input[type="email"]').count() == 0
+
+
 def test_evaluation_report_markdown_and_plot_render_on_the_asset_page(ui, page):
     from playwright.sync_api import expect
 
@@ -192,9 +210,27 @@ def test_evaluation_report_markdown_and_plot_render_on_the_asset_page(ui, page):
     comparison = page.locator("table").filter(has_text="token_f1").filter(has_text="base zero-shot")
     expect(comparison.first).to_be_visible()
     for checkpoint in ui["checkpoints"]:
-        expect(comparison.first).to_contain_text(checkpoint)
-    expect(comparison.first).to_contain_text("best")
+        expect(comparison.first).to_contain_text(f"step {int(checkpoint.rsplit('-', 1)[1])}")
+        expect(page.locator("table").filter(has_text="forgetting Δ").first).to_contain_text(checkpoint)
     comparison.first.scroll_into_view_if_needed()
+    # every table fits its metadata cell at 1600 px, and the best checkpoint's mark is in view
+    for name in ("comparison", "checkpoints", "vs_prompting"):
+        row = page.locator("tr").filter(has=page.get_by_text(name, exact=True)).first
+        table = row.locator("table").first
+        table.scroll_into_view_if_needed()
+        table_right, cell_right = table.evaluate(
+            "t => [t.getBoundingClientRect().right, t.closest('td').getBoundingClientRect().right]")
+        assert table_right <= cell_right + 1 <= 1601, f"{name}: table ends at {table_right}, its cell at {cell_right}"
+    best = comparison.first.get_by_text("best", exact=True)
+    expect(best).to_be_visible()
+    box = best.bounding_box()
+    assert box["x"] + box["width"] <= 1600, box
+    # metric values are rounded for display: four significant digits, not a float's seventeen
+    value = page.locator("tr").filter(has=page.get_by_text("best_value", exact=True)).first.locator("td").last
+    digits = re.sub(r"[^0-9]", "", value.inner_text().split("e")[0]).lstrip("0")
+    assert len(digits) <= 4, value.inner_text()
+    comparison.first.scroll_into_view_if_needed()
+    ui_server.save_screenshot(page, "evaluation-comparison.png")
 
     # The plots are long Markdown values: the UI offers them behind "[Show Markdown]" and renders the
     # embedded PNGs in a dialog.

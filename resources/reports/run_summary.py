@@ -109,12 +109,17 @@ def registry_lines(registry_dir: Path) -> list[str]:
     return lines
 
 
-def run_summary(artifact_root: Path | str, model_name: str, ran: list[str], seconds: float) -> list[str]:
-    """The end-of-run report as lines; ``ran`` names the runs this pipeline executed."""
+def run_summary(artifact_root: Path | str, model_name: str, ran: list[str], seconds: float,
+                incoming: Path | str | None = None) -> list[str]:
+    """The end-of-run report as lines; ``ran`` names the runs this pipeline executed, ``incoming`` is the folder
+    that takes new drops."""
     root = Path(artifact_root)
     lines = [f"pipeline complete in {seconds:.0f}s: {', '.join(ran)}; artifacts under {root}"]
     lines.append(rows_line(root / "prepared" / "datasets"))
     lines += evaluation_lines(_read(root / "evaluations" / "summary.json"))
     lines += registry_lines(root / "registry" / model_name)
-    lines.append("runs and their logs: make ui (http://127.0.0.1:3000) or privft run --verbose")
+    if incoming is not None:
+        lines.append(f"new data: drop files into {Path(incoming) / '<source>'}/, then privft run again (or let the "
+                     "sensors of make ui take them)")
+    lines.append("runs and their logs: privft runs, make ui (http://127.0.0.1:3000), or privft run --verbose")
     return lines

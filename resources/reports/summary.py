@@ -124,13 +124,13 @@ def significance_table(significance: dict[str, Any]) -> str:
     rows = []
     for name, by_metric in significance.items():
         for m, b in by_metric.items():
-            verdict = "better" if b["excludes_zero"] and b["diff"] > 0 else (
-                "worse" if b["excludes_zero"] else "no difference")
-            rows.append((name.replace("_", "-"), m, f"{b['baseline']:.3f} → {b['tuned']:.3f}",
-                         f"{b['diff']:+.3f} [{b['ci_low']:+.3f}, {b['ci_high']:+.3f}]", verdict))
+            verdict = "better" if b["excludes_zero"] and b["diff"] > 0 else ("worse" if b["excludes_zero"] else "same")
+            rows.append((name.replace("_", "-"), m, f"{b['diff']:+.3f} [{b['ci_low']:+.3f}, {b['ci_high']:+.3f}]",
+                         verdict))
     if not rows:
         return "no paired predictions to compare"
     n = sorted({b["n"] for by_metric in significance.values() for b in by_metric.values()})
-    # five columns, as narrow as the numbers allow: wider tables are cut off in the UI's metadata column
-    return (markdown_table(["base", "metric", "base → tuned", "Δ [95 % CI]", "tuned is"], rows)
-            + f"\n\n{', '.join(map(str, n))} paired items; Δ = fine-tuned − base")
+    # four columns, as narrow as the numbers allow (the values themselves are in the comparison table): wider
+    # tables are cut off or wrapped cell by cell in the UI's metadata column
+    return (markdown_table(["vs base", "metric", "Δ [95 % CI]", "tuned is"], rows)
+            + f"\n\nΔ = fine-tuned − base over {', '.join(map(str, n))} paired items; 'same': the interval holds 0")
