@@ -7,8 +7,10 @@ from typing import Any
 import dagster as dg
 
 from pipelines.environment import apply_offline_env
+from resources.known_warnings import silence_known_warnings
 
 apply_offline_env()
+silence_known_warnings()  # the run workers and code server of make ui print them otherwise (see the module)
 
 from assets import evaluate, export, prepare, provenance, publish, ratings, sources, teacher, train  # noqa: E402
 from assets.checks import all_checks  # noqa: E402
