@@ -33,8 +33,9 @@ def model_export(context: dg.AssetExecutionContext, store: ArtifactStore, publis
         result = exporter.export(root, root / "registry", publisher.model_name, version, tensor_type)
         v, results = result.verification, results + [result]
         b, size = v["behaviour"], v["files"][v["gguf"]]
-        rows.append((tensor_type, f"{size['bytes'] / 2**20:.1f} MiB", f"{b['kl_mean']:.2g} (≤ {v['tolerance']['kl_mean']})",
-                     f"{b['top1_agreement']:.1%} (≥ {v['tolerance']['top1_agreement']:.0%})",
+        bound = v["tolerance"]
+        rows.append((tensor_type, f"{size['bytes'] / 2**20:.1f} MiB", f"{b['kl_mean']:.2g} (≤ {bound['kl_mean']})",
+                     f"{b['top1_agreement']:.1%} (≥ {bound['top1_agreement']:.0%})",
                      f"{b['greedy_identical']}/{b['greedy_of']}", size["sha256"][:16]))
         context.log.info(f"{version} {tensor_type}: {'reused' if result.reused else 'exported'} {result.gguf}")
     headers = ["type", "size", "mean KL to merged", "top-1 agreement", "greedy answers identical", "sha256"]

@@ -33,8 +33,8 @@ def _stand_in_version(work: Path) -> Path:
     version = work / "registry" / "smollm2" / "v-smollm2base"
     if not version.is_dir():
         shutil.copytree(folder, version / "merged")
-        manifest = {"model_name": "smollm2", "version": version.name,
-                    "base_model": {"name": base.name, "licence": base.licence_text(folder), "origin": read_origin(folder)}}
+        manifest = {"model_name": "smollm2", "version": version.name, "base_model": {
+            "name": base.name, "licence": base.licence_text(folder), "origin": read_origin(folder)}}
         (version / "manifest.json").write_text(json.dumps(manifest))
     return version
 

@@ -114,3 +114,17 @@ def test_the_cli_exports_a_named_version_into_a_folder(registry, tmp_path, capsy
     assert main(["--version", "v-nope", "--registry", str(registry), "--model", MODEL]) == 1
     assert "no version 'v-nope'" in capsys.readouterr().err
     assert main(["--version", "v-000000000001", "--format", "onnx"]) == 2
+
+
+def test_a_chat_template_ollama_cannot_be_given_still_exports_with_the_template_inside_the_gguf(registry, tmp_path):
+    merged = registry / MODEL / "v-000000000001" / "merged"
+    (merged / "chat_template.jinja").write_text(  # the first user turn differs from later ones
+        "{% for m in messages %}{% if loop.first and m['role'] == 'user' %}FIRST {% endif %}<|{{ m['role'] }}|>\n"
+        "{{ m['content'] }}<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+    result = Exporter().export(tmp_path, registry, MODEL, "v-000000000001", "f16")
+    assert result.verification["verified"]
+    assert result.verification["modelfile_template"].startswith("the chat template is not per-role pieces")
+    text = (result.folder / "Modelfile").read_text()
+    assert "TEMPLATE" not in text.replace("# no TEMPLATE", "") and "# no TEMPLATE: the chat template" in text
+    assert 'PARAMETER stop "<|end|>"' in text  # the EOS token still stops generation
+    assert "FIRST" in _gguf_fields(result.gguf)["tokenizer.chat_template"]

@@ -62,6 +62,14 @@ def _strip(text: str, start: str = "", end: str = "", what: str = "") -> str:
 
 def chat_parts(render: Callable[[list[dict], bool], str]) -> ChatParts:
     """The pieces of the template ``render(messages, add_generation_prompt)`` writes, verified by re-rendering."""
+    raw = render
+
+    def render(messages: list[dict], gen: bool) -> str:
+        try:
+            return raw(messages, gen)
+        except Exception as exc:  # a template may refuse a system turn, say: then it has no per-role pieces
+            raise ChatTemplateUnsupported(f"the template refuses {messages}: {exc}") from exc
+
     user = lambda c: {"role": "user", "content": c}  # noqa: E731
     assistant = {"role": "assistant", "content": _A1}
     assistant_suffix = _split(render([user(_U1), assistant], False), _U1, _A1)[2]

@@ -99,10 +99,10 @@ def export_version(version_dir: Path | str, target: Path | str, tensor_type: str
     config = json.loads((merged / "config.json").read_text(encoding="utf-8"))
     tokenizer = load_tokenizer(merged)
     try:
-        parts = chat_parts(tokenizer_renderer(tokenizer))
-    except ChatTemplateUnsupported as exc:
-        raise ExportError(f"{merged}: its chat template cannot be given to Ollama: {exc}") from exc
-    end_of_turn = parts.end_of_turn(tokenizer.all_special_tokens)
+        parts, no_template = chat_parts(tokenizer_renderer(tokenizer)), ""
+    except ChatTemplateUnsupported as exc:  # the GGUF still carries the Jinja template for llama.cpp and Ollama
+        parts, no_template = None, f"the chat template is not per-role pieces ({exc})"
+    end_of_turn = parts.end_of_turn(tokenizer.all_special_tokens) if parts else None
     meta = tokenizer_metadata(merged, config["vocab_size"], end_of_turn)
     general, base_models = _general(manifest, model_name, version, tensor_type)
     name = f"{model_name}-{version}-{tensor_type}.gguf"
@@ -114,8 +114,8 @@ def export_version(version_dir: Path | str, target: Path | str, tensor_type: str
         facts = write_gguf(merged, tmp / name, tensor_type, meta, general, base_models)
         stops = [t for t in (end_of_turn, tokenizer.eos_token) if t]
         (tmp / "Modelfile").write_text(modelfile(name, parts, stops, licence,
-                                                 f"{model_name} {version} ({tensor_type}), exported by privft"),
-                                       encoding="utf-8")
+                                                 f"{model_name} {version} ({tensor_type}), exported by privft",
+                                                 no_template), encoding="utf-8")
         for extra in ("LICENSE.txt", "MODEL_CARD.md"):
             source = merged / extra if (merged / extra).is_file() else version_dir / extra
             if source.is_file():
@@ -123,7 +123,8 @@ def export_version(version_dir: Path | str, target: Path | str, tensor_type: str
         check = verify_export(merged, tmp / name, tensor_type, facts.tensor_types, max_new_tokens=max_new_tokens)
         files = {f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)} for f in sorted(tmp.iterdir())}
         verification = {**check, "engine": ENGINE, "model": model_name, "version": version, "gguf": name,
-                        "stop_tokens": list(dict.fromkeys(stops)), "metadata": {**general, "base_model": base_models},
+                        "stop_tokens": list(dict.fromkeys(stops)), "modelfile_template": no_template or "translated",
+                        "metadata": {**general, "base_model": base_models},
                         "files": files}
         (tmp / VERIFICATION).write_text(json.dumps(verification, indent=2, ensure_ascii=False, default=str) + "\n",
                                         encoding="utf-8")

@@ -148,6 +148,9 @@ def write_gguf(folder: Path | str, out: Path | str, tensor_type: str, tokenizer:
     w.add_head_count(config["num_attention_heads"])
     w.add_head_count_kv(config["num_key_value_heads"])
     w.add_rope_dimension_count(head_dim)
+    if head_dim != config["hidden_size"] // config["num_attention_heads"]:  # llama.cpp assumes hidden/heads
+        w.add_key_length(head_dim)
+        w.add_value_length(head_dim)
     w.add_rope_freq_base(float(rope.get("rope_theta", config.get("rope_theta", 10000.0))))
     w.add_layer_norm_rms_eps(config["rms_norm_eps"])
     w.add_vocab_size(config["vocab_size"])

@@ -54,13 +54,18 @@ def _quoted(text: str, what: str) -> str:
     return f'"""{text}"""'
 
 
-def modelfile(gguf_file: str, parts: ChatParts, stop_tokens: Sequence[str], licence: str, title: str) -> str:
-    """The Modelfile text for ``gguf_file`` in the same folder."""
+def modelfile(gguf_file: str, parts: ChatParts | None, stop_tokens: Sequence[str], licence: str, title: str,
+              no_template_reason: str = "") -> str:
+    """The Modelfile text for ``gguf_file`` in the same folder; without ``parts`` (a chat template that is not
+    per-role pieces) there is no TEMPLATE and Ollama falls back on the chat template inside the GGUF."""
     if any(c.isspace() for c in gguf_file):
         raise ModelfileError(f"GGUF file name {gguf_file!r} has whitespace, which FROM cannot name")
-    lines = [f"# {title}", "# ollama create <name> -f Modelfile   (run in this folder)", f"FROM ./{gguf_file}",
-             f"TEMPLATE {_quoted(ollama_template(parts), 'template')}"]
-    if parts.default_system is not None:
+    lines = [f"# {title}", "# ollama create <name> -f Modelfile   (run in this folder)", f"FROM ./{gguf_file}"]
+    if parts is None:
+        lines.append(f"# no TEMPLATE: {no_template_reason}".replace("\n", " ")[:500])
+    else:
+        lines.append(f"TEMPLATE {_quoted(ollama_template(parts), 'template')}")
+    if parts is not None and parts.default_system is not None:
         lines.append(f"SYSTEM {_quoted(parts.default_system, 'default system prompt')}")
     for token in dict.fromkeys(t for t in stop_tokens if t):  # in order, once each
         if '"' in token or any(c.isspace() for c in token):
