@@ -58,7 +58,10 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance,
     sweep_dead_runs(instance, log)  # a killed earlier run would hold its pool slot and block ours forever
     incoming = Path(defs.resources["catalog"].incoming_root)
     for source in SOURCES:  # where new drops go (README, Automation): there before anyone has to ask
-        (incoming / source).mkdir(parents=True, exist_ok=True)
+        try:
+            (incoming / source).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only or foreign incoming root must not stop the run over a convenience
+            log(f"note: could not create {incoming / source} ({exc.strerror}); create it before dropping files there")
     ingested = 0
     for source, drops in register_drops(defs, instance).items():
         for drop in drops:

@@ -60,6 +60,8 @@ def fast_settings(tmp: Path) -> dict:
     """The embedded default, cut down so training and evaluation take about a minute each on two cores."""
     from conftest import pipeline_settings
 
+    if updating_screenshots():  # the docs show a promoted model: 4 steps do not beat the base, as the gate requires
+        return pipeline_settings(tmp, erasure={"folder": str(tmp / "erasure")})
     return pipeline_settings(tmp, trainer={"max_steps": 4, "save_every": 2},
                              evaluator={"forgetting_sample_size": 8, "max_new_tokens": 8},
                              erasure={"folder": str(tmp / "erasure")})

@@ -28,12 +28,11 @@ def _num(value: Any) -> str:
 def rows_line(datasets: Path) -> str:
     """Every input row's fate from the ledger, and the sizes of the sets built from the kept ones."""
     import pandas as pd
+    import pyarrow.parquet as pq
 
     ledger_path = datasets / "ledger.parquet"
     if not ledger_path.is_file():
         return f"rows: no ledger at {ledger_path}"
-    import pyarrow.parquet as pq
-
     states = pd.read_parquet(ledger_path, columns=["state"])["state"].value_counts()
     parts = [f"{int(states.get(s, 0))} {label}" for s, label in
              (("kept", "kept"), ("duplicate", "duplicates"), ("filtered", "filtered"), ("rejected", "rejected"))]
