@@ -1,4 +1,4 @@
-"""Warnings the libraries print on every run that say nothing about this run: silenced here, narrowly.
+"""Warnings (and progress bars) the libraries print on every run that say nothing about it: silenced here, narrowly.
 
 Each one is matched by its own message (and category or logger), so any other warning of the same kind still
 shows. Called by every entry point that reaches a terminal: the ``privft`` command, the training process, the
@@ -8,6 +8,7 @@ code location that ``dagster dev`` loads. Nothing in here imports the libraries 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 # (message regex, category): harmless, and repeated once per model load or per run
@@ -34,6 +35,9 @@ _FILTER = _OptionalKernelMissing()
 
 def silence_known_warnings() -> None:
     """Install the filters (idempotent)."""
+    # Library progress bars (transformers' "Converting and de-quantizing GGUF tensors..." reading a GGUF back)
+    # draw over the run's own lines; tqdm reads this at every bar, in this process and the ones it starts.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     for message, category in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
     logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
