@@ -1,6 +1,6 @@
 """Benchmark: the evaluator's greedy generation against plain transformers ``generate`` in padded batches of 8.
 
-    python benchmarks/eval_throughput.py --shape 8b|1b|tiny [--items 72] [--max-new-tokens 64] [--static]
+    python benchmarks/eval_throughput.py --shape 8b|1b|tiny|smollm2 [--items 72] [--max-new-tokens 64] [--static]
 
 Model: the random-weight Llama of ``train_throughput.py`` (8b = Llama-3.1-8B's shape, bf16 on a GPU; tiny =
 ``builtin:tiny`` in fp32 on a CPU), loaded once; both sides generate from the same weights.
@@ -59,7 +59,8 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def baseline(model, tokenizer, prompts, max_new_tokens: int) -> list[str]:
+def baseline(model, tokenizer, prompts, max_new_tokens: int, counted: list | None = None) -> list[str]:
+    """``counted``: gets the number of tokens generated per prompt (up to and including EOS)."""
     import torch
 
     tokenizer.padding_side = "left"
@@ -71,7 +72,12 @@ def baseline(model, tokenizer, prompts, max_new_tokens: int) -> list[str]:
         with torch.inference_mode():
             ids = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        out += [tokenizer.decode(r, skip_special_tokens=True).strip() for r in ids[:, batch["input_ids"].shape[1]:]]
+        new = ids[:, batch["input_ids"].shape[1]:]
+        out += [tokenizer.decode(r, skip_special_tokens=True).strip() for r in new]
+        if counted is not None:
+            for row in new.tolist():
+                ends = [i for i, t in enumerate(row) if t == tokenizer.eos_token_id]
+                counted.append(ends[0] + 1 if ends else len(row))
     return out
 
 
@@ -85,11 +91,16 @@ def timed(fn):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shape", default="tiny", choices=["tiny", "1b", "8b"])
+    parser.add_argument("--shape", default="tiny", choices=["tiny", "1b", "8b", "smollm2"],
+                        help="smollm2: the real SmolLM2-135M-Instruct (--base), where greedy answers are words")
+    parser.add_argument("--base", default="builtin:smollm2-135m-instruct",
+                        help="base.name for --shape smollm2 (e.g. a path to its GGUF file)")
     parser.add_argument("--items", type=int, default=72)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--static", action="store_true", help="also time the static-cache variant")
     parser.add_argument("--work", default="", help="folder for the built base (reused across runs)")
+    parser.add_argument("--dtype", default="", choices=["", "bfloat16", "float32"],
+                        help="default: bfloat16 on a GPU, float32 on a CPU")
     args = parser.parse_args()
 
     from pipelines.environment import apply_offline_env
@@ -98,20 +109,28 @@ def main() -> None:
     import torch
 
     from benchmarks.train_throughput import build_base
-    from resources.evaluation.generation import batch_token_budget, generate
+    from resources.evaluation.generation import batch_token_budget, context_limit, encode_prompt, generate
     from resources.model.loading import load_causal_lm, load_tokenizer
 
     work = Path(args.work or tempfile.mkdtemp(prefix="eval-throughput-"))
-    base = build_base(args.shape, work / f"base-{args.shape}")
+    if args.shape == "smollm2":
+        from resources.model.gguf import dequantise, find_gguf  # not BaseModel: the GPU image has no dagster
+
+        base = dequantise(find_gguf(args.base), work / "base-smollm2")
+    else:
+        base = build_base(args.shape, work / f"base-{args.shape}")
     cuda = torch.cuda.is_available()
     tokenizer = load_tokenizer(base)
-    model = load_causal_lm(base, dtype=torch.bfloat16 if cuda else torch.float32).eval()
-    prompts = sample_prompts(args.items)
+    dtype = getattr(torch, args.dtype) if args.dtype else torch.bfloat16 if cuda else torch.float32
+    model = load_causal_lm(base, dtype=dtype).eval()
     n = args.max_new_tokens
+    room = context_limit(model, tokenizer) - n  # longer prompts get cut by the evaluator, not by the baseline
+    prompts = [p for p in sample_prompts(4 * args.items) if len(encode_prompt(tokenizer, p)) <= room][:args.items]
 
     baseline(model, tokenizer, prompts[:BASELINE_BATCH], 4)  # warm-up: kernels, allocator
-    reference, base_s = timed(lambda: baseline(model, tokenizer, prompts, n))
-    tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in reference)
+    counted: list[int] = []
+    reference, base_s = timed(lambda: baseline(model, tokenizer, prompts, n, counted))
+    tokens = sum(counted)
     sides = {"baseline": {"seconds": base_s, "batch": BASELINE_BATCH}}
     budget = batch_token_budget(model, 0)
     variants = [("project", False)] + ([("project_static", True)] if args.static else [])
@@ -128,7 +147,7 @@ def main() -> None:
               + (f"  {side['speedup']:.2f}x, identical {side['identical_outputs']}/{len(prompts)}"
                  if "speedup" in side else ""), flush=True)
     device = torch.cuda.get_device_name(0) if cuda else f"CPU, {torch.get_num_threads()} threads"
-    print(json.dumps({"shape": args.shape, "device": device, "items": len(prompts), "max_new_tokens": n,
+    print(json.dumps({"shape": args.shape, "device": device, "dtype": str(dtype).replace("torch.", ""), "items": len(prompts), "max_new_tokens": n,
                       "generated_tokens": tokens, **sides}))
 
 
