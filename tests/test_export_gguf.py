@@ -66,7 +66,7 @@ def test_a_version_exports_to_a_gguf_that_reads_back_as_the_merged_model(registr
     fields = _gguf_fields(result.folder / gguf)
     assert fields["general.name"] == f"{MODEL} v-000000000001" and fields["general.license"] == "Apache-2.0"
     assert fields["general.base_model.0.name"] == "builtin:tiny"
-    assert fields["tokenizer.ggml.pre"] == "gpt2" and fields["tokenizer.ggml.add_bos_token"] is False
+    assert fields["tokenizer.ggml.pre"] == "gpt-2" and fields["tokenizer.ggml.add_bos_token"] is False
     assert fields["tokenizer.ggml.eos_token_id"] == fields["tokenizer.ggml.eot_token_id"] == 2  # <|end|>
     assert "{% generation %}" not in fields["tokenizer.chat_template"]  # a transformers-only training tag
 

@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 import dagster as dg
 
-ENGINE = "gguf-export-1"  # bump when the file layout or the checks change, so old exports are rebuilt
+ENGINE = "gguf-export-2"  # bump when the file layout or the checks change, so old exports are rebuilt
 VERIFICATION = "export_verification.json"
 
 

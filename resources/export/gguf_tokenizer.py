@@ -41,7 +41,7 @@ def _pre_tokenizer_name(pre: dict[str, Any] | None, path: Path) -> str:
     """llama.cpp's name for the split the folder's pre-tokenizer does."""
     kind = (pre or {}).get("type")
     if kind == "ByteLevel" and pre.get("use_regex", True) and not pre.get("add_prefix_space"):
-        return "gpt2"  # the GPT-2 regex, which ByteLevel applies itself
+        return "gpt-2"  # the GPT-2 regex, which ByteLevel applies itself (llama.cpp spells it so)
     steps = pre.get("pretokenizers", []) if kind == "Sequence" else []
     kinds = [s.get("type") for s in steps]
     if kinds == ["Digits", "ByteLevel"] and steps[0].get("individual_digits") and steps[1].get("use_regex", True):
