@@ -51,16 +51,9 @@ def _base(r: dict[str, Any]) -> list[str]:
 
 def _trainer(r: dict[str, Any]) -> list[str]:
     from resources.model.context_length import context_length
-    from resources.training.launcher import LAUNCHERS
 
     trainer = r["trainer"]
-    problems = [f"trainer: {e}" for e in trainer.train_config().validate(None)]
-    if trainer.launcher not in LAUNCHERS:
-        problems.append(f"trainer.launcher {trainer.launcher!r} is unknown{closest(trainer.launcher, LAUNCHERS)}")
-    if trainer.launcher == "kubernetes" and trainer.kubernetes is None:
-        problems.append("trainer.launcher 'kubernetes' needs the trainer.kubernetes section (image, gpus, ...)")
-    if trainer.nproc_per_node < 1:
-        problems.append(f"trainer.nproc_per_node is {trainer.nproc_per_node}: it must be at least 1")
+    problems = [f"trainer: {e}" for e in trainer.problems()]
     limit = context_length(r["base"].name) if not _base(r) else None
     for label, value in (("trainer.max_seq_len", trainer.max_seq_len), ("prepare.max_tokens", r["prepare"].max_tokens)):
         if limit and value > limit:

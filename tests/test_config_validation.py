@@ -64,7 +64,7 @@ CASES = {  # what is broken: (settings that break it, what the refusal says)
     "missing sample root": (
         {"catalog": {"sample_root": "/nope/drops"}}, "catalog.sample_root '/nope/drops' is not a folder"),
     "unknown launcher": (
-        {"trainer": {"launcher": "torchrunn"}}, "trainer.launcher 'torchrunn' is unknown; did you mean 'torchrun'?"),
+        {"trainer": {"launcher": "torchrunn"}}, "trainer: launcher 'torchrunn' is unknown; did you mean 'torchrun'?"),
 }
 
 

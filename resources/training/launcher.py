@@ -8,6 +8,7 @@ under ``torchrun`` or in a pod. Assets call ``Trainer.run`` and get back Pipes' 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import sys
 from pathlib import Path
@@ -71,6 +72,19 @@ class Trainer(dg.ConfigurableResource):
                     "-m", "resources.training.entry"]
         raise dg.Failure(f"Trainer.launcher {self.launcher!r} is unknown; choose one of {list(LAUNCHERS)}")
 
+    def problems(self, base_model_dir: Path | str | None = None) -> list[str]:
+        """Everything wrong with these settings (``base_model_dir``: also against that model); [] when none."""
+        errors = self.train_config().validate(base_model_dir)
+        if self.launcher not in LAUNCHERS:
+            near = difflib.get_close_matches(self.launcher, list(LAUNCHERS), n=1)
+            errors.append(f"launcher {self.launcher!r} is unknown; "
+                          + (f"did you mean {near[0]!r}?" if near else f"choose one of {list(LAUNCHERS)}"))
+        if self.launcher == "kubernetes" and self.kubernetes is None:
+            errors.append("launcher 'kubernetes' needs the kubernetes section (image, gpus, ...) of the trainer")
+        if self.nproc_per_node < 1:
+            errors.append(f"nproc_per_node is {self.nproc_per_node}: it must be at least 1")
+        return errors
+
     def run(self, context, *, base_model_dir: str | Path, train_path: str | Path, output_dir: str | Path,
             artifacts: dict[str, str] | None = None) -> dg.PipesClientCompletedInvocation:
         """Validate, then train in a child process; resumes from the last checkpoint in ``output_dir``.
@@ -79,13 +93,7 @@ class Trainer(dg.ConfigurableResource):
         node then pulls its inputs from there and publishes every checkpoint there (entry.py).
         """
         cfg = self.train_config()
-        errors = cfg.validate(base_model_dir)
-        if self.launcher not in LAUNCHERS:
-            errors.append(f"launcher {self.launcher!r} is unknown; choose one of {list(LAUNCHERS)}")
-        if self.launcher == "kubernetes" and self.kubernetes is None:
-            errors.append("launcher 'kubernetes' needs the kubernetes section (image, gpus, ...) of the trainer")
-        if self.nproc_per_node < 1:
-            errors.append(f"nproc_per_node is {self.nproc_per_node}: it must be at least 1")
+        errors = self.problems(base_model_dir)
         if errors:
             raise dg.Failure(description="training configuration is invalid, nothing was started:\n"
                              + "\n".join(f"- {e}" for e in errors),
