@@ -8,7 +8,9 @@ whose top-level sections are resource names, e.g.::
     store:   {root: /srv/privft/artifacts}
 
 plus a few environment variables for the common cases (``PRIVFT_ARTIFACTS``, ``PRIVFT_ARTIFACT_URI``,
-``PRIVFT_BASE_MODEL``).
+``PRIVFT_BASE_MODEL``), which override the file: ``PRIVFT_BASE_MODEL=/models/x make run`` is a quick override
+of whatever ``privft.yaml`` says. Settings handed to ``build_resources`` directly (tests, embedding code) win
+over the environment instead: they are the more specific choice there.
 Everything can also be overridden per run in the Dagster launchpad.
 """
 
@@ -61,6 +63,19 @@ def load_settings(path: str | None = None) -> dict[str, dict[str, Any]]:
     return data
 
 
+ENV_SETTINGS = {"PRIVFT_ARTIFACTS": ("store", "root"), "PRIVFT_ARTIFACT_URI": ("store", "uri"),
+                "PRIVFT_BASE_MODEL": ("base", "name")}
+
+
+def environment_settings() -> dict[str, dict[str, str]]:
+    """The settings the environment sets (``ENV_SETTINGS``), by section; unset or empty variables set nothing."""
+    found: dict[str, dict[str, str]] = {}
+    for variable, (section, key) in ENV_SETTINGS.items():
+        if os.environ.get(variable):
+            found.setdefault(section, {})[key] = os.environ[variable]
+    return found
+
+
 def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     from resources.dedup.engine import Deduplicator
     from resources.evaluation.evaluator import Evaluator
@@ -76,13 +91,10 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
 
     from pipelines.settings_keys import SettingsError, construct, key_problems
 
-    source = "the settings" if settings is not None else settings_path()
-    settings = load_settings() if settings is None else settings
-    env_defaults = {
-        "store": {"root": os.environ.get("PRIVFT_ARTIFACTS", "artifacts"),
-                  "uri": os.environ.get("PRIVFT_ARTIFACT_URI", "")},
-        "base": {"name": os.environ["PRIVFT_BASE_MODEL"]} if os.environ.get("PRIVFT_BASE_MODEL") else {},
-    }
+    from_file = settings is None
+    source = settings_path() if from_file else "the settings"
+    settings = load_settings() if from_file else settings
+    env = environment_settings()
     classes = {"store": ArtifactStore, "catalog": SourceCatalog, "prepare": PrepareConfig, "dedup": Deduplicator,
                "base": BaseModel, "trainer": Trainer, "evaluator": Evaluator, "publisher": Publisher,
                "erasure": ErasureInbox, "teacher": TeacherConfig, "exporter": Exporter}
@@ -90,7 +102,9 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
     built = {}
     if not problems:
         for name, cls in classes.items():
-            built[name], errors = construct(name, cls, {**env_defaults.get(name, {}), **(settings.get(name) or {})})
+            given, from_env = settings.get(name) or {}, env.get(name, {})
+            merged = {**given, **from_env} if from_file else {**from_env, **given}
+            built[name], errors = construct(name, cls, merged)
             problems += errors
     if problems:
         raise SettingsError(problems, source)
