@@ -15,7 +15,8 @@ class Layout:
 
     # --- sources -------------------------------------------------------------------------------------------
     def source_drop(self, source: str, drop: str) -> Path:
-        """examples.parquet (canonical rows kept by the source rules) and ledger.parquet (every input row)."""
+        """examples.parquet (canonical rows kept by the source rules) and ledger.parquet (every input row);
+        corrected_outputs drops also model_outputs.parquet (the answers the corrections replaced)."""
         return self.root / "sources" / source / drop
 
     def source_drops(self, source: str) -> list[Path]:
@@ -39,6 +40,11 @@ class Layout:
     def datasets(self) -> Path:
         """train.parquet, eval.parquet, ledger.parquet, stats.json."""
         return self.root / "prepared" / "datasets"
+
+    def preferences(self) -> Path:
+        """Preference pairs: train.parquet, eval.parquet (resources/preference/schema.py), ledger.parquet,
+        stats.json."""
+        return self.root / "prepared" / "preferences"
 
     def record_sets(self) -> Path:
         """Content-addressed Parquet files of training record ids (one per distinct training set)."""

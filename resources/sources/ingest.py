@@ -18,6 +18,7 @@ from resources.schema import (EXAMPLE_COLUMNS, FILTERED, KEPT, LEDGER_COLUMNS, R
 from resources.sources.drops import display_name
 from resources.sources.files import Rejection, Row, looks_binary, physical_records, read_rows, reason_category
 from resources.sources.limits import limit_reason, too_deep
+from resources.sources.model_outputs import COLUMNS as OUTPUT_COLUMNS, MODEL_OUTPUTS, SOURCE as CORRECTIONS, output_row
 from resources.sources.rules import FIELD_NAMES, Outcome, apply_rule, filtered, rejected
 from resources.storage import atomic_dir, content_hash, write_json
 
@@ -103,6 +104,7 @@ def ingest(source: str, drop: str, files: list, out_dir: Path | str, *, fmt: str
     rule = dict(fmt=fmt, teacher_min_score=teacher_min_score, task_instructions=task_instructions)
     examples: list[dict] = []
     ledger: list[dict] = []
+    outputs: list[dict] = []  # corrected_outputs only: the model output each kept correction replaced
     scores: list[float] = []
     entries = _entries(files)
     counter = 0
@@ -124,6 +126,8 @@ def ingest(source: str, drop: str, files: list, out_dir: Path | str, *, fmt: str
             if outcome.state == KEPT:
                 examples.append(make_example(source=source, drop=drop, row=row, task=outcome.task,
                                              messages=outcome.messages, created_at=outcome.created_at))
+                if source == CORRECTIONS:
+                    outputs.append(output_row(rid, item.record))
         summary.files.append({"file": fname, "refused": bool(refused), "rows": items,
                               "physical": None if refused else physical_records(path),
                               "skipped": stats.get("skipped", 0), "continuation": stats.get("continuation", 0)})
@@ -143,8 +147,12 @@ def ingest(source: str, drop: str, files: list, out_dir: Path | str, *, fmt: str
         _write(tmp / "examples.parquet", examples, EXAMPLE_COLUMNS)
         _write(tmp / "ledger.parquet", ledger, LEDGER_COLUMNS)
         write_json(tmp / FILES_MANIFEST, {"drop": drop, "name": summary.name, "files": summary.files})
+        if source == CORRECTIONS:
+            _write(tmp / MODEL_OUTPUTS, outputs, OUTPUT_COLUMNS)
     summary.examples_path, summary.ledger_path = out_dir / "examples.parquet", out_dir / "ledger.parquet"
-    summary.content_hash = content_hash(summary.examples_path, summary.ledger_path)
+    # the model outputs count too: a re-delivery that changes only them changes the preference pairs
+    hashed = [summary.examples_path, summary.ledger_path] + ([out_dir / MODEL_OUTPUTS] if source == CORRECTIONS else [])
+    summary.content_hash = content_hash(*hashed)
     return summary
 
 

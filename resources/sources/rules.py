@@ -2,7 +2,8 @@
 
 - ``reviewed_interactions``: chat transcripts; only ``verdict == "approved"`` is kept, other verdicts are
   filtered (a reviewer said no, the row itself is fine).
-- ``corrected_outputs``: train on the human correction, never on the model output it replaced.
+- ``corrected_outputs``: train on the human correction, never on the model output it replaced (that one is
+  kept beside the examples as the rejected side of a preference pair: ``model_outputs.py``).
 - ``expert_annotations``: the user turn is the task instruction plus the document, the answer is the annotation.
   Instructions come from ``TASK_INSTRUCTIONS`` plus the configured ``task_instructions`` (task -> instruction);
   a task with neither is rejected.
