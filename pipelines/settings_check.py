@@ -8,6 +8,7 @@ files; the deeper checks (target modules against the model's layers) stay with t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -157,8 +158,16 @@ def _rest(r: dict[str, Any]) -> list[str]:
 def _exporter(r: dict[str, Any]) -> list[str]:
     from resources.export.gguf_export import TYPES
 
-    return [f"exporter.formats names {t!r}, not a GGUF type{closest(str(t), TYPES)}"
-            for t in r["exporter"].formats if t not in TYPES]
+    formats = r["exporter"].formats
+    problems = [f"exporter.formats names {t!r}, not a GGUF type{closest(str(t), TYPES)}"
+                for t in formats if t not in TYPES]
+    config = Path(r["base"].name).expanduser() / "config.json"
+    if formats and config.is_file():  # found now, not after training: the export comes last
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+        if model_type != "llama":
+            problems.append(f"exporter.formats {formats}: the base model is a {model_type!r} model and GGUF export "
+                            "writes the llama architecture only; set exporter.formats: [] to publish without it")
+    return problems
 
 
 CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (_base, _trainer, _prepare, _catalog, _evaluator,

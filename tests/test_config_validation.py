@@ -65,6 +65,10 @@ CASES = {  # what is broken: (settings that break it, what the refusal says)
         {"catalog": {"sample_root": "/nope/drops"}}, "catalog.sample_root '/nope/drops' is not a folder"),
     "unknown launcher": (
         {"trainer": {"launcher": "torchrunn"}}, "trainer: launcher 'torchrunn' is unknown; did you mean 'torchrun'?"),
+    "unknown GGUF export type": (
+        {"exporter": {"formats": ["f16", "q8"]}}, "exporter.formats names 'q8', not a GGUF type; did you mean 'q8_0'?"),
+    "GGUF export of a base it cannot write": (
+        {"base": {"name": "MISTRAL"}}, "the base model is a 'mistral' model and GGUF export writes the llama"),
 }
 
 
@@ -77,6 +81,11 @@ def test_each_broken_configuration_is_refused_with_what_to_change(case, tmp_path
     broken, expected = CASES[case]
     if broken.get("base", {}).get("name") == "PICKLE":
         broken = {"base": {"name": pickle_only_model(tmp_path / "pickled")}}
+    if broken.get("base", {}).get("name") == "MISTRAL":
+        (tmp_path / "mistral").mkdir()
+        (tmp_path / "mistral" / "config.json").write_text('{"model_type": "mistral", "max_position_embeddings": 4096}')
+        (tmp_path / "mistral" / "model.safetensors").write_bytes(b"")
+        broken = {"base": {"name": str(tmp_path / "mistral")}}
     settings = pipeline_settings(tmp_path)
     for section, values in broken.items():
         settings[section] = {**settings[section], **values} if isinstance(values, dict) and section in settings \
