@@ -5,7 +5,9 @@ import dagster as dg
 from assets.conditions import on_changed_inputs
 from assets.publish import model_version
 from resources.artifact_store import ArtifactStore, publishes_artifacts
-from resources.export.exporter import Exporter
+from resources.export.exporter import ExportError, Exporter
+from resources.export.gguf_export import ExportUnsupported
+from resources.export.gguf_tokenizer import TokenizerUnsupported
 from resources.layout import Layout
 from resources.publishing.publisher import Publisher
 from resources.reports.markdown import markdown_table
@@ -30,7 +32,11 @@ def model_export(context: dg.AssetExecutionContext, store: ArtifactStore, publis
     version = _published_version(context)
     rows, results = [], []
     for tensor_type in exporter.formats:
-        result = exporter.export(root, root / "registry", publisher.model_name, version, tensor_type)
+        try:
+            result = exporter.export(root, root / "registry", publisher.model_name, version, tensor_type)
+        except (ExportError, ExportUnsupported, TokenizerUnsupported) as exc:
+            raise dg.Failure(f"GGUF export of {version} as {tensor_type} failed: {exc}. The version itself is "
+                             "published; set exporter.formats: [] to publish without exports") from exc
         v, results = result.verification, results + [result]
         b, size = v["behaviour"], v["files"][v["gguf"]]
         bound = v["tolerance"]

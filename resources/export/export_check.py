@@ -17,6 +17,9 @@ Measured on correct exports (mean KL nats/token, top-1 agreement; README "Export
 2.9e-6 / 100 %, bf16 1.1e-4 / 100 %, q8_0 2.2e-3 / 96.8 %; the tiny model 8.8e-8, 4.5e-7, 4.3e-6 / 96.3 %.
 The bounds sit several times above those. Behaviour alone cannot catch a layout error on the random tiny
 model (q/k left unpermuted: KL 2.2e-5, top-1 94 %), which is why the weights must match exactly.
+
+Cost: both models are held in float32 on the CPU (8 bytes per parameter in all: about 1 GB for SmolLM2-135M,
+64 GB for an 8B model), and transformers dequantises the GGUF in NumPy.
 """
 
 from __future__ import annotations
