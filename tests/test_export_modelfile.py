@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from resources.export.chat_parts import ChatTemplateUnsupported, chat_parts, tokenizer_renderer
 from resources.export.modelfile import ModelfileError, modelfile
@@ -94,3 +96,30 @@ def test_values_a_modelfile_cannot_hold_are_refused(tokenizers):
         modelfile("m.gguf", parts, ["<|end|>"], 'says """hi"""', "t")
     with pytest.raises(ModelfileError, match="whitespace"):
         modelfile("my model.gguf", parts, ["<|end|>"], "MIT", "t")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(contents=st.lists(st.text(max_size=40), min_size=1, max_size=5), system=st.none() | st.text(max_size=30))
+def test_any_chat_contents_render_alike_in_both_templates(tokenizers, contents, system):
+    """Contents come from users: quotes, braces, newlines and template syntax must pass through unchanged."""
+    tok = tokenizers["chatml"]
+    parts = chat_parts(tokenizer_renderer(tok))
+    template, default = _template_and_system(modelfile("m.gguf", parts, ["<|im_end|>"], "MIT", "t"))
+    chat = [{"role": "system", "content": system}] if system is not None else []
+    chat += [{"role": ("user", "assistant")[i % 2], "content": c} for i, c in enumerate(contents)]
+    if chat[-1]["role"] == "assistant":
+        chat.append({"role": "user", "content": "?"})
+    expected = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert render(template, ollama_messages(chat, default)) == expected
+
+
+def test_a_template_that_trims_contents_gets_no_ollama_template(tokenizers):
+    tok = tokenizers["tiny"]
+    trims = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] | trim }}<|end|>{% endfor %}"
+             "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+    tok.chat_template, saved = trims, tok.chat_template
+    try:
+        with pytest.raises(ChatTemplateUnsupported, match="differ from the template"):
+            chat_parts(tokenizer_renderer(tok))
+    finally:
+        tok.chat_template = saved
