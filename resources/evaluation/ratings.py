@@ -74,13 +74,11 @@ def wilson_interval(p: float, n: int, z: float = Z95) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def ingest_ratings(ratings_csv: Path | str, key_file: Path | str) -> dict[str, Any]:
-    """Unblind a filled sheet: the tuned model's win rate (ties count half), its 95 % Wilson interval, counts,
-    and every row that could not be counted with its line number and reason."""
-    key = json.loads(Path(key_file).read_text(encoding="utf-8"))
-    sides: dict[str, str] = key["tuned_side"]
-    wins = losses = ties = 0
-    invalid: list[dict[str, Any]] = []
+def read_filled_sheet(ratings_csv: Path | str, sides: dict[str, str]) -> list[dict[str, Any]]:
+    """Every row of a filled sheet: ``line``, ``item_id``, ``choice`` ("A", "B", "tie", or None with ``reason``
+    why the row cannot be counted) and the row's ``prompt``, ``response_a``, ``response_b``. ``sides``: the key
+    file's item id -> side of the tuned model."""
+    out: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     with open(ratings_csv, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheets like to add a BOM
         reader = csv.DictReader(fh)
@@ -104,24 +102,39 @@ def ingest_ratings(ratings_csv: Path | str, key_file: Path | str) -> dict[str, A
                 reason = "no rating given (expected A, B or tie)"
             elif rating not in VALID_RATINGS:
                 reason = f"rating {row.get('rating')!r} is not A, B or tie"
-            if reason:
-                invalid.append({"line": line, "item_id": item_id, "reason": reason})
-                continue
-            seen[item_id] = line
-            choice = VALID_RATINGS[rating]
-            if choice == "tie":
-                ties += 1
-            elif choice == sides[item_id]:
-                wins += 1
-            else:
-                losses += 1
+            if not reason:
+                seen[item_id] = line
+            out.append({"line": line, "item_id": item_id, "choice": None if reason else VALID_RATINGS[rating],
+                        "reason": reason, **{k: row.get(k) for k in ("prompt", "response_a", "response_b")}})
+    return out
+
+
+def ingest_ratings(ratings_csv: Path | str, key_file: Path | str) -> dict[str, Any]:
+    """Unblind a filled sheet: the tuned model's win rate (ties count half), its 95 % Wilson interval, counts,
+    and every row that could not be counted with its line number and reason."""
+    key = json.loads(Path(key_file).read_text(encoding="utf-8"))
+    sides: dict[str, str] = key["tuned_side"]
+    wins = losses = ties = 0
+    invalid: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for row in read_filled_sheet(ratings_csv, sides):
+        if row["reason"]:
+            invalid.append({"line": row["line"], "item_id": row["item_id"], "reason": row["reason"]})
+            continue
+        seen.add(row["item_id"])
+        if row["choice"] == "tie":
+            ties += 1
+        elif row["choice"] == sides[row["item_id"]]:
+            wins += 1
+        else:
+            losses += 1
     n = wins + losses + ties
     rate = (wins + 0.5 * ties) / n if n else None
     lo, hi = wilson_interval(rate, n) if n else (None, None)
     return {"tuned_name": key.get("tuned_name", "tuned"), "other_name": key.get("other_name", "base"),
             "n": n, "tuned_wins": wins, "other_wins": losses, "ties": ties, "win_rate": rate,
             "ci95_low": lo, "ci95_high": hi, "ci_method": "wilson (ties as half a win)",
-            "unrated": sorted(set(sides) - set(seen)), "invalid": invalid}
+            "unrated": sorted(set(sides) - seen), "invalid": invalid}
 
 
 # --- the static page raters open ------------------------------------------------------------------------------
