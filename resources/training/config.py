@@ -22,6 +22,11 @@ SWITCHES = ("auto", "on", "off")
 # "none" keeps it in the compute dtype (fp32 on CPU), plain LoRA, for CPUs where bitsandbytes' 4-bit kernels
 # are the bottleneck (SmolLM2-135M on 2 cores: several times faster, see profiles/README.md).
 QUANTIZATIONS = ("nf4", "none")
+# What is learnt: "sft" (next-token loss on the assistant's answers) or "dpo" (preference pairs, from an SFT
+# adapter that is also the frozen reference; dpo.py). dpo_loss "sigmoid" is DPO, "ipo" is IPO.
+OBJECTIVES = ("sft", "dpo")
+DPO_LOSSES = ("sigmoid", "ipo")
+_DPO_ONLY = ("objective", "beta", "dpo_loss")
 
 # Fields that only change how often we write or how fast the same objective is computed, not what is learnt: a
 # checkpoint written under one value can be resumed under another (e.g. a CPU-started run resumed on a GPU).
@@ -70,6 +75,10 @@ class TrainConfig:
     fused_loss: str = "auto"
     liger_kernels: str = "auto"
     frozen_in_compute_dtype: str = "auto"
+    # objective (micro_batch_size counts pairs under dpo: each is two sequences)
+    objective: str = "sft"
+    beta: float = 0.1  # DPO's KL strength: how far from the reference a preference may pull (typical 0.05-0.5)
+    dpo_loss: str = "sigmoid"
 
     # --- conversion ----------------------------------------------------------------------------------------
     @classmethod
@@ -84,6 +93,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["target_modules"] = self.target_modules_value()
+        if self.objective == "sft":  # an SFT run reads as it did before DPO existed: same run folder, resumable
+            for k in _DPO_ONLY:
+                d.pop(k)
         return d
 
     def target_modules_value(self) -> str | list[str]:
@@ -131,8 +143,9 @@ class TrainConfig:
             e.append(f"gradient_accumulation_steps is {self.gradient_accumulation_steps}: it must be at least 1")
         if self.max_seq_len < 16:
             e.append(f"max_seq_len is {self.max_seq_len}: it must be at least 16 tokens to hold a chat turn")
-        elif self.micro_batch_size > 0 and self.micro_batch_size * self.max_seq_len > self.max_batch_tokens:
-            e.append(f"micro_batch_size x max_seq_len = {self.micro_batch_size * self.max_seq_len} tokens exceeds "
+        elif self.micro_batch_size > 0 and self._rows() * self.max_seq_len > self.max_batch_tokens:
+            e.append(f"micro_batch_size x max_seq_len = {self._rows() * self.max_seq_len} tokens"
+                     f"{' (x2 under dpo: chosen and rejected)' if self.objective == 'dpo' else ''} exceeds "
                      f"max_batch_tokens ({self.max_batch_tokens}); lower micro_batch_size and raise "
                      "gradient_accumulation_steps instead, or raise max_batch_tokens if the GPU has the memory")
         if self.save_every <= 0:
@@ -147,12 +160,22 @@ class TrainConfig:
             if getattr(self, name) not in SWITCHES:
                 e.append(f"{name} is {getattr(self, name)!r}: choose one of {list(SWITCHES)} (auto: on for CUDA "
                          "GPUs, off on CPU)")
+        if self.objective not in OBJECTIVES:
+            e.append(f"objective {self.objective!r} is unknown; choose one of {list(OBJECTIVES)}")
+        if not self.beta > 0:
+            e.append(f"beta is {self.beta}: it must be positive (DPO typical: 0.05-0.5; larger stays closer to "
+                     "the reference)")
+        if self.dpo_loss not in DPO_LOSSES:
+            e.append(f"dpo_loss {self.dpo_loss!r} is unknown; choose one of {list(DPO_LOSSES)}")
         tm = self.target_modules_value()
         if not tm:
             e.append("target_modules is empty: use 'all-linear' or name the modules, e.g. ['q_proj', 'v_proj']")
         if base_model_dir is not None:
             e += self._validate_against_model(Path(base_model_dir), tm)
         return e
+
+    def _rows(self) -> int:
+        return self.micro_batch_size * (2 if self.objective == "dpo" else 1)
 
     def check(self, base_model_dir: Path | str | None = None) -> "TrainConfig":
         errors = self.validate(base_model_dir)

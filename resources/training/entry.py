@@ -7,7 +7,8 @@ materialisation whose data version is the content hash of the final adapter. By 
     python -m resources.training.entry --params params.json
     torchrun --standalone --nproc_per_node=2 -m resources.training.entry --params params.json
 
-``params.json``: ``{"base_model_dir": ..., "train_path": ..., "output_dir": ..., "config": {...TrainConfig}}``.
+``params.json``: ``{"base_model_dir": ..., "train_path": ..., "output_dir": ..., "config": {...TrainConfig}}``, and
+``"init_adapter"`` for a run that starts from a checkpoint (DPO from the SFT adapter).
 Imports ``dagster_pipes`` only (never ``dagster``), so it runs in a bare GPU image or a Kubernetes pod.
 """
 
@@ -37,11 +38,14 @@ def run_training(params: dict[str, Any], reporter: Reporter, dist: Dist) -> dict
         raise ValueError(f"training parameters lack {missing}; expected {list(PARAM_KEYS)} and 'config'")
     cfg = TrainConfig.from_dict(params.get("config") or {})
     artifacts = params.get("artifacts") or {}
+    init = params.get("init_adapter") or None
     if not artifacts.get("uri"):
-        return train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"], reporter, dist)
+        return train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"], reporter, dist,
+                     init_adapter=init)
     mirror, output = _shared_artifacts(artifacts, params, dist)
     result = train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"],
-                   PublishingReporter(reporter, mirror, output) if dist.is_main else reporter, dist)
+                   PublishingReporter(reporter, mirror, output) if dist.is_main else reporter, dist,
+                   init_adapter=init)
     if dist.is_main:
         mirror.push([output])
     return result
@@ -55,7 +59,10 @@ def _shared_artifacts(artifacts: dict[str, Any], params: dict[str, Any], dist: D
     mirror = ArtifactMirror(artifacts["uri"], artifacts["root"])
     rel = {k: Path(params[k]).relative_to(mirror.root).as_posix() for k in PARAM_KEYS}
     if dist.local_rank == 0:  # one download per node; the other ranks of the node read the same folder
-        mirror.pull([rel["base_model_dir"], Path(rel["train_path"]).parent.as_posix(), rel["output_dir"]])
+        pulled = [rel["base_model_dir"], Path(rel["train_path"]).parent.as_posix(), rel["output_dir"]]
+        if params.get("init_adapter"):  # the SFT checkpoint a DPO run starts from
+            pulled.append(Path(params["init_adapter"]).relative_to(mirror.root).as_posix())
+        mirror.pull(pulled)
     barrier(dist)
     return mirror, rel["output_dir"]
 
@@ -125,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             with open_dagster_pipes() as pipes:
                 params = {k: pipes.get_extra(k) for k in PARAM_KEYS}
                 params["config"] = pipes.extras.get("config") or {}
+                params["init_adapter"] = pipes.extras.get("init_adapter")
                 params["artifacts"] = pipes.extras.get("artifacts") or {}
                 params = broadcast_object(dist, params)
                 result = run_training(params, PipesReporter(pipes), dist)

@@ -59,6 +59,10 @@ class Trainer(dg.ConfigurableResource):
     fused_loss: str = "auto"  # "auto" | "on" | "off"; auto = on for CUDA GPUs (see resources/training/speed.py)
     liger_kernels: str = "auto"
     frozen_in_compute_dtype: str = "auto"
+    # the qlora_adapter stage always trains "sft"; the preference stage runs "dpo" with its own settings
+    objective: str = "sft"
+    beta: float = 0.1
+    dpo_loss: str = "sigmoid"
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)})
@@ -72,9 +76,10 @@ class Trainer(dg.ConfigurableResource):
                     "-m", "resources.training.entry"]
         raise dg.Failure(f"Trainer.launcher {self.launcher!r} is unknown; choose one of {list(LAUNCHERS)}")
 
-    def problems(self, base_model_dir: Path | str | None = None) -> list[str]:
-        """Everything wrong with these settings (``base_model_dir``: also against that model); [] when none."""
-        errors = self.train_config().validate(base_model_dir)
+    def problems(self, base_model_dir: Path | str | None = None, config: TrainConfig | None = None) -> list[str]:
+        """Everything wrong with these settings (``base_model_dir``: also against that model; ``config``: instead
+        of this resource's own TrainConfig); [] when none."""
+        errors = (config or self.train_config()).validate(base_model_dir)
         if self.launcher not in LAUNCHERS:
             near = difflib.get_close_matches(self.launcher, list(LAUNCHERS), n=1)
             errors.append(f"launcher {self.launcher!r} is unknown; "
@@ -86,14 +91,18 @@ class Trainer(dg.ConfigurableResource):
         return errors
 
     def run(self, context, *, base_model_dir: str | Path, train_path: str | Path, output_dir: str | Path,
-            artifacts: dict[str, str] | None = None) -> dg.PipesClientCompletedInvocation:
+            artifacts: dict[str, str] | None = None, config: TrainConfig | None = None,
+            init_adapter: str | Path | None = None) -> dg.PipesClientCompletedInvocation:
         """Validate, then train in a child process; resumes from the last checkpoint in ``output_dir``.
+
+        ``config`` replaces this resource's own TrainConfig (the preference stage's DPO settings);
+        ``init_adapter`` is a checkpoint the adapter starts from instead of a fresh one.
 
         ``artifacts`` ({"uri", "root"}) names the shared artifact storage when there is one: a pod on another
         node then pulls its inputs from there and publishes every checkpoint there (entry.py).
         """
-        cfg = self.train_config()
-        errors = self.problems(base_model_dir)
+        cfg = config or self.train_config()
+        errors = self.problems(base_model_dir, cfg)
         if errors:
             raise dg.Failure(description="training configuration is invalid, nothing was started:\n"
                              + "\n".join(f"- {e}" for e in errors),
@@ -103,6 +112,8 @@ class Trainer(dg.ConfigurableResource):
                PARENT_ENV: str(os.getpid())}  # the trainer ends when this process does (parent_watch.py)
         extras = {"base_model_dir": str(base_model_dir), "train_path": str(train_path),
                   "output_dir": str(output_dir), "config": cfg.to_dict()}
+        if init_adapter:
+            extras["init_adapter"] = str(init_adapter)
         if artifacts and artifacts.get("uri"):
             extras["artifacts"] = artifacts
         context.log.info(f"training with {' '.join(self.command())} into {output_dir}")

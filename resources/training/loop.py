@@ -17,7 +17,7 @@ from resources.training.checkpointing import (adapter_hash, latest_checkpoint, l
                                               load_training_state, read_state, remove_stale_temporaries, rng_state,
                                               save_checkpoint)
 from resources.training.config import TrainConfig
-from resources.training.dataset import BatchStream, load_documents
+from resources.training.dataset import BatchStream
 from resources.training.distributed import Dist, all_reduce_sum, barrier, gather_objects
 from resources.training.output_lock import output_lock
 from resources.training.reporting import Reporter, SilentReporter
@@ -30,27 +30,31 @@ class ResumeMismatch(RuntimeError):
 
 
 def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, output_dir: Path | str,
-          reporter: Reporter | None = None, dist: Dist | None = None) -> dict[str, Any]:
+          reporter: Reporter | None = None, dist: Dist | None = None,
+          init_adapter: Path | str | None = None) -> dict[str, Any]:
     """Train (or resume training) a LoRA adapter; checkpoints land in ``output_dir/checkpoint-<step>/``.
+
+    ``init_adapter``: a checkpoint to start from instead of a fresh adapter (DPO: the SFT checkpoint, also the
+    frozen reference; see objective.py).
 
     The main rank holds ``output_dir``'s lock throughout: a second trainer there is refused (output_lock.py)."""
     dist = dist or Dist.from_env()
     if not dist.is_main:
-        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist)
+        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter)
     with output_lock(output_dir, log=(reporter or Reporter()).log):
-        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist)
+        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter)
 
 
 def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, output_dir: Path | str,
-           reporter: Reporter | None, dist: Dist) -> dict[str, Any]:
+           reporter: Reporter | None, dist: Dist, init_adapter: Path | str | None) -> dict[str, Any]:
     import torch
     from transformers import set_seed
 
     from resources.model.loading import compute_dtype, load_tokenizer
-    from resources.storage import content_hash
+    from resources.training.objective import load_training_data, loss_module, start_policy
     from resources.training.optim import make_optimizer, make_scheduler
     from resources.training.qlora_model import build_qlora_model, load_adapter_weights
-    from resources.training.speed import fused_loss_on, switch_on
+    from resources.training.speed import switch_on
 
     started = time.time()
     cfg.check(base_model_dir)
@@ -64,13 +68,10 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     # --- data ----------------------------------------------------------------------------------------------
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(base_model_dir)
-    data = load_documents(train_path, tokenizer, cfg.max_seq_len)
-    stream = BatchStream(data.docs, max_seq_len=cfg.max_seq_len, micro_batch_size=cfg.micro_batch_size,
-                         packing=cfg.packing, seed=cfg.seed, pad_id=tokenizer.pad_token_id)
-    data_hash = content_hash(train_path)
-    reporter.log(f"data: {len(data.docs)} chats ({data.truncated} truncated, "
-                 f"{sum(len(v) for v in data.skipped.values())} skipped) in {len(stream.rows)} rows of <= "
-                 f"{cfg.max_seq_len} tokens, {stream.per_epoch} micro-batches per epoch")
+    init_adapter = Path(init_adapter) if init_adapter else None
+    training = load_training_data(cfg, tokenizer, train_path, init_adapter)
+    data, stream, data_hash = training.data, training.stream, training.data_hash
+    reporter.log(training.summary)
 
     # --- model, optimiser, schedule -------------------------------------------------------------------------
     device = dist.device()
@@ -78,6 +79,10 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     optimizer = make_optimizer(cfg, model.parameters())
     scheduler = make_scheduler(cfg, optimizer)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    autocast = (torch.autocast("cuda", dtype=compute_dtype()) if device.startswith("cuda")
+                else contextlib.nullcontext())
+    start_policy(cfg, model, training, init_adapter=init_adapter, output_dir=output_dir, device=device,
+                 autocast=autocast, dist=dist, log=reporter.log)
 
     # --- resume ---------------------------------------------------------------------------------------------
     state: dict[str, Any] = {"step": 0, "micro_batches": 0, "tokens_seen": 0, "loss_history": []}
@@ -93,12 +98,8 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     if dist.is_main:
         _truncate_log(output_dir / TRAIN_LOG, state["step"])
 
-    net = model
-    if fused_loss_on(model, cfg, device):  # loss on answer tokens in chunks, no full logits (fused_loss.py)
-        from resources.training.fused_loss import ChunkedLossLM
-
-        net = ChunkedLossLM(model)
-    reporter.log(f"speed: fused_loss={net is not model}, liger_kernels={_liger_patched(model)}, "
+    net = loss_module(cfg, model, device)
+    reporter.log(f"objective: {cfg.objective}, speed: fused_loss={net is not model}, liger_kernels={_liger_patched(model)}, "
                  f"frozen_in_compute_dtype={switch_on(cfg.frozen_in_compute_dtype, device)}, "
                  f"gradient_checkpointing={cfg.gradient_checkpointing}, device={device}")
     if dist.enabled:
@@ -107,8 +108,6 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
         # gradients live in DDP's communication buckets (no copy in or out of them per step)
         net = DistributedDataParallel(net, device_ids=[dist.local_rank] if device != "cpu" else None,
                                       gradient_as_bucket_view=True)
-    autocast = (torch.autocast("cuda", dtype=compute_dtype()) if device.startswith("cuda")
-                else contextlib.nullcontext())
     model.train()
 
     # --- steps ----------------------------------------------------------------------------------------------
@@ -123,6 +122,7 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
         # the loss is normalised by the target tokens of the whole optimiser step on all ranks, not per
         # micro-batch: every target token weighs the same however the rows were split
         loss_sum = torch.zeros((), device=device)
+        prefs = torch.zeros(2, device=device)  # DPO: reward margin sum, pairs ranked right
         for a, batch in enumerate(micro):
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             sync = net.no_sync() if dist.enabled and a < accum - 1 else contextlib.nullcontext()
@@ -131,6 +131,8 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
                     out = net(**batch, use_cache=False, num_items_in_batch=max(targets, 1))
                 (out.loss * world).backward()  # DDP averages gradients over ranks; undo that, loss is global
             loss_sum += out.loss.detach()
+            if getattr(out, "margin_sum", None) is not None:
+                prefs += torch.stack([out.margin_sum.float(), out.correct.float()])
         grad_norm = (torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm) if cfg.max_grad_norm > 0
                      else torch.tensor(float("nan"), device=device))
         lr = optimizer.param_groups[0]["lr"]
@@ -138,6 +140,7 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         all_reduce_sum(dist, loss_sum)
+        all_reduce_sum(dist, prefs)
         # the next step's batches are built while the GPU still works on this one; reading the loss below is the
         # step's only wait for the device
         upcoming = _step_inputs(stream, first + accum * world, accum, dist)
@@ -153,6 +156,10 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
                   "tokens_per_s": tokens / max(now - t_step, 1e-9), "step_s": now - t_step,
                   "eta_s": (now - loop_started) / (step - start_step) * (cfg.max_steps - step),
                   "epoch": stream.epoch_of(state["micro_batches"]), "run_id": run_id}
+        if cfg.objective == "dpo":  # on the step's training pairs; held-out pairs are scored per checkpoint
+            margin, right = prefs.tolist()
+            record.update(pairs=int(targets), reward_margin=margin / max(targets, 1),
+                          reward_accuracy=right / max(targets, 1))
         if dist.is_main:
             with open(output_dir / TRAIN_LOG, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
