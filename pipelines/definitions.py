@@ -12,7 +12,8 @@ from resources.known_warnings import silence_known_warnings
 apply_offline_env()
 silence_known_warnings()  # the run workers and code server of make ui print them otherwise (see the module)
 
-from assets import evaluate, export, prepare, provenance, publish, ratings, sources, teacher, train  # noqa: E402
+from assets import (evaluate, export, prepare, preference, provenance, publish, ratings, sources,  # noqa: E402
+                    teacher, train)
 from assets.checks import all_checks  # noqa: E402
 from pipelines.automation import all_schedules, all_sensors  # noqa: E402
 from pipelines.dead_runs import dead_run_sensor  # noqa: E402
@@ -27,9 +28,10 @@ def build_definitions(settings: dict[str, dict[str, Any]] | None = None) -> dg.D
     optional = [teacher.teacher_generation] if resources["teacher"].enabled else []  # off unless configured
     optional += [export.model_export] if resources["exporter"].enabled() else []  # exporter.formats: [] is off
     return dg.Definitions(
-        assets=[*sources.source_assets, *dg.load_assets_from_modules([prepare, train, evaluate, ratings, publish]),
+        assets=[*sources.source_assets,
+                *dg.load_assets_from_modules([prepare, preference, train, evaluate, ratings, publish]),
                 *provenance.provenance_assets, *optional],
-        asset_checks=all_checks,
+        asset_checks=[*all_checks, *preference.preference_checks],
         jobs=[*all_jobs, *provenance.provenance_jobs],
         schedules=all_schedules,
         sensors=[*all_sensors, *provenance.provenance_sensors, dead_run_sensor, label_asset_runs],

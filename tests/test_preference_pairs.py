@@ -48,7 +48,10 @@ ROWS = [
     _row(HELD.upper().replace(" ", "  "), "30 days from delivery.", "No returns."),        # 8: SFT held-out prompt
     _row("Tell me about the storm lantern.", f"Our lantern story: {BENCH}.", "It is a lamp."),  # 9: benchmark
 ] + [_row(f"How long is the warranty on the {p} model {i}?", f"The {p} has a {i + 2} year warranty.",
-          "There is no warranty.") for i, p in enumerate(PRODUCTS)]
+          "There is no warranty.") for i, p in enumerate(PRODUCTS)] + [
+    # 30: a near duplicate of 8 whose prompt is not quite the held-out one; it survives (smaller id) and absorbs 8
+    _row(HELD.replace("a Fjord", "the Fjord"), "30 days from delivery.", "Never."),
+]
 
 
 @pytest.fixture()
@@ -122,9 +125,11 @@ def test_pii_is_scrubbed_from_prompt_chosen_and_rejected(built):
 
 
 def test_sft_held_out_prompts_land_in_the_preference_held_out_set(built):
-    layout, result, sets, _ = built
+    layout, result, sets, ledger = built
     evals = set(sets["eval"]["id"])
-    assert "corrected_outputs/d1.jsonl/8" in evals        # same question as an SFT held-out item, other case/spacing
+    # 8 asks an SFT held-out question (other case and spacing); 30, which absorbed it, is held out with it
+    assert ledger.loc["corrected_outputs/d1.jsonl/8", "duplicate_of"] == "corrected_outputs/d1.jsonl/30"
+    assert "corrected_outputs/d1.jsonl/30" in evals
     assert "ratings/ck-1/reviewed_interactions/x/1" in evals
     assert held_out_prompts_in_train(layout) == []
     rated = sets["eval"].set_index("id").loc["ratings/ck-1/reviewed_interactions/x/1"]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from resources.datasets.tables import read_table
 from resources.layout import Layout
-from resources.preference.schema import PAIR_COLUMNS, prompt_of, prompt_text
+from resources.preference.schema import PAIR_COLUMNS, fold, prompt_of, prompt_text
 from resources.schema import DUPLICATE, EXAMPLE_COLUMNS, KEPT, LEDGER_COLUMNS, SOURCES
 
 
@@ -66,12 +66,15 @@ def _deduplicate(pairs: pd.DataFrame, dedup) -> tuple[pd.DataFrame, list[dict]]:
     dup_of = {i: d for i, d in zip(decisions["id"], decisions["duplicate_of"]) if isinstance(d, str) and d}
     kind = dict(zip(decisions["id"], decisions["kind"]))
     absorbed: dict[str, set[str]] = {}
+    joined: dict[str, list] = {}  # what the split must know of each absorbed pair: its SFT example and prompt
     for rec in pairs[pairs["id"].isin(dup_of)].to_dict("records"):
         absorbed.setdefault(dup_of[rec["id"]], set()).update(rec["origin_ids"])
+        joined.setdefault(dup_of[rec["id"]], []).extend(rec["members"])
     ledger = [entry(r, DUPLICATE, "preference_dedup", reason=f"{kind.get(r['id']) or 'near'} duplicate",
                     duplicate_of=dup_of[r["id"]]) for r in pairs[pairs["id"].isin(dup_of)].to_dict("records")]
     kept = pairs[~pairs["id"].isin(dup_of)].copy()
     kept["origin_ids"] = [sorted(set(o) | absorbed.get(i, set())) for i, o in zip(kept["id"], kept["origin_ids"])]
+    kept["members"] = [m + joined.get(i, []) for i, m in zip(kept["id"], kept["members"])]
     return kept.reset_index(drop=True), ledger
 
 
@@ -97,8 +100,9 @@ def build_preferences(layout: Layout, *, prepare, dedup, benchmark_items: list[t
                                       if p["source"] not in SOURCES], columns=["id", "source", "drop"])],
                        ignore_index=True)
     cleaned, clean_ledger, clean_stats = clean_pairs(raw, prepare)
-    columns = [*PAIR_COLUMNS, "drop", "file", "line", "sft_id"]
-    pairs = pd.DataFrame([{**p, "prompt": json.dumps(p["prompt"], ensure_ascii=False)} for p in cleaned],
+    columns = [*PAIR_COLUMNS, "drop", "file", "line", "members"]
+    pairs = pd.DataFrame([{**p, "prompt": json.dumps(p["prompt"], ensure_ascii=False),
+                           "members": [[p["sft_id"], fold(prompt_text(p["prompt"]))]]} for p in cleaned],
                          columns=columns)
     pairs, dedup_ledger = _deduplicate(pairs, dedup)
 

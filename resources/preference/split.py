@@ -28,27 +28,28 @@ def held_out_prompts(held_out: pd.DataFrame) -> set[str]:
 def split_pairs(pairs: pd.DataFrame, held_out: pd.DataFrame, sft_clusters: Mapping[str, str], *,
                 eval_fraction: float, min_eval: int, seed: str, stratify_by_task: bool
                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(train, eval, stats). ``pairs`` needs ``id``, ``task``, ``prompt`` and ``sft_id`` (the SFT example the
-    pair came from, "" if none); ``held_out``: every SFT held-out example (eval and unseen);
-    ``sft_clusters``: SFT example id -> its duplicate cluster (``deduplicated/clusters.parquet``)."""
+    """(train, eval, stats). ``pairs`` needs ``id``, ``task``, ``prompt`` and ``members``: [SFT example id ("" if
+    none), folded prompt] of every input pair it stands for (itself and the duplicates it absorbed);
+    ``held_out``: every SFT held-out example (eval and unseen); ``sft_clusters``: SFT example id -> its
+    duplicate cluster (``deduplicated/clusters.parquet``)."""
     pairs = pairs.reset_index(drop=True)
-    prompts = [fold(prompt_text(prompt_of(p))) for p in pairs.to_dict("records")]
-    clusters = [str(sft_clusters.get(s, "")) if s else "" for s in pairs["sft_id"].astype(str)]
+    members = [[(str(sft_clusters.get(s, "")) if s else "", p) for s, p in m] for m in pairs["members"]]
     uf = UnionFind(len(pairs))
     first: dict[str, int] = {}
-    for i, key in enumerate(prompts):
-        uf.union(i, first.setdefault(f"p\0{key}", i))
-    for i, c in enumerate(clusters):
-        if c:
-            uf.union(i, first.setdefault(f"c\0{c}", i))
+    for i, keys in enumerate(members):
+        for cluster, prompt in keys:
+            uf.union(i, first.setdefault(f"p\0{prompt}", i))
+            if cluster:
+                uf.union(i, first.setdefault(f"c\0{cluster}", i))
     groups = uf.groups()
     held_prompts = held_out_prompts(held_out)
     held_clusters = {str(sft_clusters.get(i, i)) for i in held_out["id"].astype(str)}
     name, forced = {}, set()
-    for root, members in groups.items():
-        sft = sorted(clusters[m] for m in members if clusters[m])
-        name[root] = sft[0] if sft else min(pairs.at[m, "id"] for m in members)
-        if any(prompts[m] in held_prompts or clusters[m] in held_clusters for m in members):
+    for root, group in groups.items():
+        keys = [k for m in group for k in members[m]]
+        sft = sorted(c for c, _ in keys if c)
+        name[root] = sft[0] if sft else min(pairs.at[m, "id"] for m in group)
+        if any(p in held_prompts or c in held_clusters for c, p in keys):
             forced.add(root)
     cluster_of = {pairs.at[i, "id"]: name[uf.find(i)] for i in range(len(pairs))}
     train, evals, stats = split_by_cluster(pairs, cluster_of, eval_fraction=eval_fraction, min_eval=min_eval,
