@@ -24,7 +24,9 @@ def usable(p, chosen, rejected) -> bool:
                     and isinstance(m.get("content"), str) for m in p)
             and p[-1]["role"] == "user" and all(m["content"].strip() for m in p if m["role"] == "user")
             and isinstance(chosen, str) and isinstance(rejected, str) and chosen.strip() != ""
-            and rejected.strip() != "" and chosen.strip() != rejected.strip())
+            and rejected.strip() != "" and chosen.strip() != rejected.strip()
+            and not any("\0" in t or any(0xD800 <= ord(c) <= 0xDFFF for c in t)
+                        for t in [chosen, rejected, *(m["content"] for m in p)]))
 
 
 @SETTINGS
@@ -35,7 +37,8 @@ def test_pair_problem_accepts_exactly_the_usable_pairs(p, chosen, rejected):
     assert (why == "") == usable(p, chosen, rejected)
     if why:
         category = why.split(":")[0]
-        assert category in {"missing prompt", "empty chosen", "empty rejected", "wrong type", "chosen equals rejected"}
+        assert category in {"missing prompt", "empty chosen", "empty rejected", "wrong type", "chosen equals rejected",
+                            "invalid characters"}
 
 
 def test_each_kind_of_bad_pair_says_why():

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from resources.schema import ROLES
+from resources.sources.limits import bad_characters
 
 PAIR_COLUMNS = ("id", "source", "task", "prompt", "chosen", "rejected", "origin_ids")
 RATINGS = "ratings"  # the source name of pairs from filled rating sheets
@@ -35,7 +36,7 @@ def pair_problem(prompt: Any, chosen: Any, rejected: Any) -> str:
             return f"empty {side}: the {side} response is blank"
     if chosen.strip() == rejected.strip():
         return "chosen equals rejected: nothing to prefer"
-    return ""
+    return bad_characters([prompt, chosen, rejected])  # a NUL or lone surrogate (rating sheets are typed by hand)
 
 
 def prompt_problem(prompt: Any) -> str:
