@@ -126,6 +126,8 @@ def test_the_run_ends_with_a_summary_of_rows_metrics_version_folder_and_promotio
         assert f"model: nordlicht-support {pointer['version']}" in text
         assert f"at {registry / pointer['version']} " in text
         assert "promoted: yes" in text and pointer["reason"] in text
+        gguf = root / "exports" / "nordlicht-support" / pointer["version"] / "f16"
+        assert f"GGUF f16: {next(gguf.glob('*.gguf'))} (ollama create nordlicht-support -f {gguf / 'Modelfile'})" in text
         assert f"new data: drop files into {pipeline['tmp'] / 'incoming' / '<source>'}/" in text
     # the folders the README tells an operator to drop files into exist after the first run
     assert all((pipeline["tmp"] / "incoming" / source).is_dir() for source in SOURCES)

@@ -95,6 +95,9 @@ def registry_lines(registry_dir: Path) -> list[str]:
     folder = registry.path(version)
     lines = [f"model: {registry.model_name} {version}",
              f"  at {folder} (merged/ for transformers or vLLM, adapter/, MODEL_CARD.md)"]
+    exports = registry_dir.parent.parent / "exports" / registry.model_name / version  # exporter.export_dir
+    for gguf in sorted(exports.glob("*/*.gguf")):
+        lines.append(f"  GGUF {gguf.parent.name}: {gguf} (ollama create {registry.model_name} -f {gguf.parent / 'Modelfile'})")
     pointer = registry.pointer() or {}
     if pointer.get("version") == version:
         lines.append(f"promoted: yes (since {pointer.get('at', '?')[:16].replace('T', ' ')} UTC)")
@@ -120,5 +123,6 @@ def run_summary(artifact_root: Path | str, model_name: str, ran: list[str], seco
     if incoming is not None:
         lines.append(f"new data: drop files into {Path(incoming) / '<source>'}/, then privft run again (or let the "
                      "sensors of make ui take them)")
+    lines.append("talk to the promoted version: privft serve (OpenAI-compatible, http://127.0.0.1:8000/v1)")
     lines.append("runs and their logs: privft runs, make ui (http://127.0.0.1:3000), or privft run --verbose")
     return lines
