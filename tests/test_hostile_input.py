@@ -104,3 +104,18 @@ def test_hostile_files_are_refused_with_their_reason(fuzzed):
     reasons = set(ledger["reason"].str.split(":").str[0])
     assert {"too deeply nested", "invalid characters", "empty message", "no header",
             "unparseable CSV"} <= reasons, reasons
+
+
+def test_hostile_corrections_become_accounted_preference_pairs(fuzzed):
+    check = fuzzed["checks"]["pairs_accounted"]
+    assert check.passed, check.metadata["problems"].value
+    folder = fuzzed["layout"].preferences()
+    ledger = pd.read_parquet(folder / "ledger.parquet")
+    corrections = ledger[ledger["source"] == "corrected_outputs"]
+    assert len(corrections) == sum(len(pd.read_parquet(d / "ledger.parquet"))
+                                   for d in fuzzed["layout"].source_drops("corrected_outputs")) > 20
+    pairs = pd.concat([pd.read_parquet(folder / f) for f in ("train.parquet", "eval.parquet")])
+    for rec in pairs.to_dict("records"):
+        texts = [rec["chosen"], rec["rejected"], *(m["content"] for m in json.loads(rec["prompt"]))]
+        assert rec["chosen"].strip() and rec["rejected"].strip() and rec["chosen"] != rec["rejected"], rec["id"]
+        assert not any("\0" in t or any("\ud800" <= c <= "\udfff" for c in t) for t in texts), rec["id"]
