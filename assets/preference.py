@@ -10,7 +10,6 @@ from resources.evaluation.evaluator import Evaluator
 from resources.layout import Layout
 from resources.prepare.config import PrepareConfig
 from resources.reports.markdown import frame_table, markdown_table
-from resources.storage import content_hash
 
 
 # Filled rating sheets are read from Layout.ratings() rather than declared as a dependency on human_ratings: that
@@ -25,7 +24,7 @@ from resources.storage import content_hash
 def preference_pairs(context: dg.AssetExecutionContext, store: ArtifactStore, prepare: PrepareConfig,
                      dedup: Deduplicator, evaluator: Evaluator) -> dg.MaterializeResult:
     from resources.datasets.benchmark_items import benchmark_items
-    from resources.preference.build import build_preferences
+    from resources.preference.build import build_preferences, data_version
 
     layout = Layout(store.path())
     result = build_preferences(layout, prepare=prepare, dedup=dedup, benchmark_items=benchmark_items(evaluator))
@@ -35,7 +34,7 @@ def preference_pairs(context: dg.AssetExecutionContext, store: ArtifactStore, pr
     split, dec, clean = result.stats["split"], result.stats["decontamination"], result.stats["clean"]
     preview = result.preview.assign(**{k: result.preview[k].str.slice(0, 60) for k in ("chosen", "rejected")})
     return dg.MaterializeResult(
-        data_version=dg.DataVersion(content_hash(out / "train.parquet", out / "eval.parquet")),
+        data_version=dg.DataVersion(data_version(out)),
         metadata={
             "pairs_in": dg.MetadataValue.int(result.stats["inputs"]),
             "train_pairs": dg.MetadataValue.int(result.train_rows),

@@ -54,7 +54,7 @@ def build_source_asset(source: str) -> dg.AssetsDefinition:
         kinds={"python", "parquet"},
         tags={"compute": "cpu"},
         owners=["team:data"],
-        code_version="3",
+        code_version="4",  # 4: corrected_outputs drops also keep model_outputs.parquet (preference pairs)
         check_specs=source_check_specs(source, DROP_PARTITIONS[source]),
     )
     @publishes_artifacts

@@ -169,3 +169,20 @@ def test_an_unreadable_sheet_is_one_rejected_input_and_the_build_is_repeatable(b
 def test_no_sft_datasets_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="materialise training_datasets first"):
         build_preferences(Layout(tmp_path), prepare=PrepareConfig(), dedup=Deduplicator(), benchmark_items=[])
+
+
+def test_a_drop_of_duplicates_extends_origin_ids_but_not_the_data_version(built, tmp_path):
+    from resources.preference.build import data_version
+
+    layout, _, sets, _ = built
+    before = data_version(layout.preferences())
+    drop = tmp_path / "d2.jsonl"
+    drop.write_text(json.dumps({**ROWS[10], "model_output": "Ask the shop."}) + "\n", encoding="utf-8")
+    ingest("corrected_outputs", "d2.jsonl", [drop], layout.source_drop("corrected_outputs", "d2.jsonl"))
+    build_preferences(layout, prepare=PrepareConfig(min_eval=2), dedup=Deduplicator(),
+                      benchmark_items=[("bench/1", BENCH)])
+    pairs = pd.concat(pd.read_parquet(layout.preferences() / f"{s}.parquet") for s in ("train", "eval"))
+    origins = json.loads(pairs.set_index("id").loc["corrected_outputs/d1.jsonl/11", "origin_ids"])
+    assert origins == ["corrected_outputs/d1.jsonl/11", "corrected_outputs/d2.jsonl/1"]
+    assert data_version(layout.preferences()) == before
+    assert accounting_problems(layout)[1] == []

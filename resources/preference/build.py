@@ -144,6 +144,19 @@ def build_preferences(layout: Layout, *, prepare, dedup, benchmark_items: list[t
                             stats=stats, problems=report.problems, warnings=report.warnings)
 
 
+def data_version(folder: Path) -> str:
+    """A hash of what DPO trains and is scored on: train and eval without ``origin_ids``. As for SFT (the record
+    set, not the training files, carries provenance), a drop that only adds duplicates extends a survivor's
+    origin_ids but must not look like new training data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for side in ("train", "eval"):
+        frame = pd.read_parquet(folder / f"{side}.parquet").drop(columns=["origin_ids"])
+        digest.update(f"{side}\0".encode() + frame.to_json(orient="records", force_ascii=False).encode("utf-8"))
+    return digest.hexdigest()
+
+
 def read_preferences(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, eval) pairs as written; empty frames with PAIR_COLUMNS when not built yet."""
     return read_table(folder, "train.parquet", PAIR_COLUMNS), read_table(folder, "eval.parquet", PAIR_COLUMNS)
