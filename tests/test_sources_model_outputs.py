@@ -67,3 +67,22 @@ def test_other_sources_write_no_sidecar(tmp_path):
                                 "verdict": "approved", "task": "t"}) + "\n", encoding="utf-8")
     ingest("reviewed_interactions", "d.jsonl", [path], tmp_path / "d")
     assert not (tmp_path / "d" / MODEL_OUTPUTS).exists()
+
+
+def test_privft_run_reads_a_corrections_drop_again_when_it_lacks_the_model_outputs(tmp_path):
+    import dagster as dg
+
+    from conftest import pipeline_settings
+    from pipelines.definitions import build_definitions
+    from pipelines.run_all import register_drops
+    from resources.layout import Layout
+
+    defs = build_definitions(pipeline_settings(tmp_path))
+    with dg.instance_for_test() as instance:
+        drop = register_drops(defs, instance)["corrected_outputs"][0]
+        defs.resolve_job_def("ingest_corrected_outputs").execute_in_process(instance=instance, partition_key=drop)
+        assert register_drops(defs, instance)["corrected_outputs"] == []
+        # what an ingest from before the sidecar existed left behind
+        (Layout(tmp_path / "artifacts").source_drop("corrected_outputs", drop) / MODEL_OUTPUTS).unlink()
+        assert register_drops(defs, instance)["corrected_outputs"] == [drop]
+        assert register_drops(defs, instance)["expert_annotations"] != []  # never ingested: pending as before
