@@ -186,3 +186,16 @@ def test_a_drop_of_duplicates_extends_origin_ids_but_not_the_data_version(built,
     assert origins == ["corrected_outputs/d1.jsonl/11", "corrected_outputs/d2.jsonl/1"]
     assert data_version(layout.preferences()) == before
     assert accounting_problems(layout)[1] == []
+
+
+def test_no_pairs_yet_gives_empty_typed_sets_and_balanced_books(tmp_path):
+    layout = Layout(tmp_path)
+    held = make_example(source="reviewed_interactions", drop="x", row=1, task="t",
+                        messages=[{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
+    write_parquet(layout.datasets() / "eval.parquet", pd.DataFrame([held]))
+    result = build_preferences(layout, prepare=PrepareConfig(), dedup=Deduplicator(), benchmark_items=[])
+    train = pd.read_parquet(layout.preferences() / "train.parquet")
+    assert result.train_rows == result.eval_rows == len(train) == 0
+    assert list(train.columns) == ["id", "source", "task", "prompt", "chosen", "rejected", "origin_ids"]
+    assert all(pd.api.types.is_string_dtype(train[c]) for c in train.columns)
+    assert accounting_problems(layout)[1] == []

@@ -122,11 +122,12 @@ def build_preferences(layout: Layout, *, prepare, dedup, benchmark_items: list[t
                          columns=list(LEDGER_COLUMNS))
     ledger = merge_ledgers(source_ledger, clean_ledger, pd.DataFrame(dedup_ledger, columns=list(LEDGER_COLUMNS)),
                            dec_ledger, final)
+    # balance only: a high share of unusable pairs warns (a sheet of ties is not broken data), it never fails
     report = account(ledger, inputs, warn_rate=prepare.reject_warn_rate, fail_rate=1.0)
     out = {}
     for side, frame in (("train", train), ("eval", evals)):
         frame = frame.assign(origin_ids=[json.dumps(sorted(o)) for o in frame["origin_ids"]])
-        out[side] = frame[list(PAIR_COLUMNS)].sort_values("id").reset_index(drop=True)
+        out[side] = frame[list(PAIR_COLUMNS)].astype(str).sort_values("id").reset_index(drop=True)  # typed if empty
     fates = {k: int(v) for k, v in ledger["state"].value_counts().sort_index().items()}
     stats = {"inputs": len(inputs), "fates": fates, "clean": clean_stats, "deduplicated": len(dedup_ledger),
              "split": split_stats, "decontamination": dec_stats, "accounting_problems": report.problems,
