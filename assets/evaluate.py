@@ -114,11 +114,13 @@ def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStor
 @publishes_artifacts
 def evaluation_summary(context: dg.AssetExecutionContext, store: ArtifactStore,
                        evaluator: Evaluator) -> dg.MaterializeResult:
+    from assets.preference_train import preference_run
     from resources.reports.summary import summarise
 
     layout = Layout(store.path())
     run = latest_run(layout)
-    summary = summarise(evaluator, layout, run.get("checkpoints", []))
+    # DPO checkpoints are read from disk, not declared: preference_adapter starts from this summary's best_sft
+    summary = summarise(evaluator, layout, run.get("checkpoints", []), preference_run(layout))
     out = layout.root / "evaluations" / "summary.json"
     write_json(out, summary["json"])
     best = summary["json"].get("best") or {}
@@ -126,6 +128,7 @@ def evaluation_summary(context: dg.AssetExecutionContext, store: ArtifactStore,
         data_version=dg.DataVersion(content_hash(out)),
         metadata={
             "best_checkpoint": best.get("checkpoint", "none"),
+            "best_objective": best.get("objective", "none"),
             "primary_metric": evaluator.primary_metric,
             "best_value": shown(best.get("value")),
             "comparison": dg.MetadataValue.md(summary["table_md"]),

@@ -12,8 +12,8 @@ from resources.known_warnings import silence_known_warnings
 apply_offline_env()
 silence_known_warnings()  # the run workers and code server of make ui print them otherwise (see the module)
 
-from assets import (evaluate, export, prepare, preference, provenance, publish, ratings, sources,  # noqa: E402
-                    teacher, train)
+from assets import (evaluate, export, prepare, preference, preference_train, provenance, publish,  # noqa: E402
+                    ratings, sources, teacher, train)
 from assets.checks import all_checks  # noqa: E402
 from pipelines.automation import all_schedules, all_sensors  # noqa: E402
 from pipelines.dead_runs import dead_run_sensor  # noqa: E402
@@ -27,6 +27,7 @@ def build_definitions(settings: dict[str, dict[str, Any]] | None = None) -> dg.D
     resources = build_resources(settings)
     optional = [teacher.teacher_generation] if resources["teacher"].enabled else []  # off unless configured
     optional += [export.model_export] if resources["exporter"].enabled() else []  # exporter.formats: [] is off
+    optional += [preference_train.preference_adapter] if resources["dpo"].enabled else []  # dpo.enabled: false
     return dg.Definitions(
         assets=[*sources.source_assets,
                 *dg.load_assets_from_modules([prepare, preference, train, evaluate, ratings, publish]),

@@ -88,6 +88,7 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
     from resources.artifact_store import ArtifactStore
     from resources.teacher.generate import TeacherConfig
     from resources.training.launcher import Trainer
+    from resources.training.preference_settings import PreferenceTrainer
 
     from pipelines.settings_keys import SettingsError, construct, key_problems
 
@@ -97,7 +98,8 @@ def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[s
     env = environment_settings()
     classes = {"store": ArtifactStore, "catalog": SourceCatalog, "prepare": PrepareConfig, "dedup": Deduplicator,
                "base": BaseModel, "trainer": Trainer, "evaluator": Evaluator, "publisher": Publisher,
-               "erasure": ErasureInbox, "teacher": TeacherConfig, "exporter": Exporter}
+               "erasure": ErasureInbox, "teacher": TeacherConfig, "exporter": Exporter,
+               "dpo": PreferenceTrainer}
     problems = key_problems(settings, classes)  # dagster resources would silently drop unknown keys
     built = {}
     if not problems:

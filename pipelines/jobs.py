@@ -26,13 +26,19 @@ evaluate_checkpoint_job = dg.define_asset_job(
     "evaluate_checkpoint_job", selection=dg.AssetSelection.assets("checkpoint_evaluation"),
     partitions_def=CHECKPOINT_PARTITIONS, description="Evaluate one adapter checkpoint.")
 
+# by tag, not by key: the asset exists only while dpo.enabled (a key selection of a missing asset is an error)
+preference_job = dg.define_asset_job(
+    "preference_job",
+    selection=dg.AssetSelection.assets("base_baselines", "evaluation_summary") | dg.AssetSelection.tag("stage", "dpo"),
+    description="Choose the best SFT checkpoint and train DPO from it on the preference pairs.")
+
 publish_job = dg.define_asset_job(
     "publish_job",
     selection=dg.AssetSelection.assets("base_baselines", "evaluation_summary", "rating_sheet")
     | dg.AssetSelection.groups("publish"),
     description="Compare checkpoints with the baselines, merge the best, register, promote if the gates pass.")
 
-all_jobs = [*ingest_jobs.values(), prepare_job, train_job, evaluate_checkpoint_job, publish_job]
+all_jobs = [*ingest_jobs.values(), prepare_job, train_job, evaluate_checkpoint_job, preference_job, publish_job]
 
 ratings_job = dg.define_asset_job(
     "ingest_ratings_job", selection=dg.AssetSelection.assets("human_ratings"),

@@ -35,6 +35,15 @@ def _execute(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, log: 
     return result
 
 
+def _evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, log: Callable[[str], None], keys: list[str],
+              verbose: bool) -> None:
+    known = set(instance.get_dynamic_partitions(CHECKPOINT_PARTITIONS.name))
+    for key in keys:
+        if key not in known:
+            instance.add_dynamic_partitions(CHECKPOINT_PARTITIONS.name, [key])
+        _execute(defs, "evaluate_checkpoint_job", instance, log, partition_key=key, verbose=verbose)
+
+
 def register_drops(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, list[str]]:
     """Add a dynamic partition for every drop the catalog sees; return the drops not yet ingested, and those
     re-delivered with other files since their ingest."""
@@ -73,15 +82,18 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance,
     from assets.train import latest_run
 
     checkpoints = latest_run(layout).get("checkpoints", [])
-    known = set(instance.get_dynamic_partitions(CHECKPOINT_PARTITIONS.name))
-    for key in checkpoints:
-        if key not in known:
-            instance.add_dynamic_partitions(CHECKPOINT_PARTITIONS.name, [key])
-        _execute(defs, "evaluate_checkpoint_job", instance, log, partition_key=key, verbose=verbose)
+    _evaluate(defs, instance, log, checkpoints, verbose)
+    ran = [f"{ingested} new drop(s) ingested", "prepare + train", f"{len(checkpoints)} checkpoint evaluation(s)"]
+    if defs.resources["dpo"].enabled:  # DPO starts from the best SFT checkpoint, so after SFT's evaluations
+        from assets.preference_train import preference_run
+
+        _execute(defs, "preference_job", instance, log, verbose=verbose)
+        dpo_checkpoints = preference_run(layout).get("checkpoints", [])
+        _evaluate(defs, instance, log, dpo_checkpoints, verbose)
+        ran.append(f"DPO + {len(dpo_checkpoints)} checkpoint evaluation(s)")
     _execute(defs, "publish_job", instance, log, verbose=verbose)
     seconds = time.monotonic() - started
-    ran = [f"{ingested} new drop(s) ingested", "prepare + train", f"{len(checkpoints)} checkpoint evaluation(s)",
-           "publish"]
+    ran.append("publish")
     summary = run_summary(layout.root, defs.resources["publisher"].model_name, ran, seconds, incoming)
     log("\n".join(["", *summary]))
     return {"seconds": seconds, "checkpoints": checkpoints, "summary": summary}

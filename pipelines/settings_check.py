@@ -55,6 +55,8 @@ def _trainer(r: dict[str, Any]) -> list[str]:
 
     trainer = r["trainer"]
     problems = [f"trainer: {e}" for e in trainer.problems()]
+    if "dpo" in r:  # the preference stage trains with the trainer's settings and its own
+        problems += r["dpo"].problems(trainer.train_config())
     limit = context_length(r["base"].name) if not _base(r) else None
     for label, value in (("trainer.max_seq_len", trainer.max_seq_len), ("prepare.max_tokens", r["prepare"].max_tokens)):
         if limit and value > limit:

@@ -2,6 +2,10 @@
 
 When the datasets hold an unseen-products set, the same comparison on it follows as its own part: the ordinary
 held-out set shares products and templates with training, the unseen one shows what is left without them.
+
+With a preference stage, the DPO checkpoints trained from the best SFT checkpoint compete too, on the same held-out
+set: the best of SFT and DPO is chosen (``best``), while ``best_sft`` stays the SFT checkpoint DPO starts from. A
+DPO checkpoint's ``step`` counts on from its SFT checkpoint's (``dpo_step`` is its own), so ties go to SFT.
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ def _fmt(value) -> str:
 def _label(report: dict[str, Any], best) -> str:
     """A checkpoint's row name: its step, marked when it is the chosen one (first column, so always in view)."""
     mark = " **best**" if best is not None and report["partition"] == best["partition"] else ""
+    if report.get("objective") == "dpo":
+        return f"DPO step {report.get('dpo_step')}{mark}"
     return f"step {report.get('step')}{mark}"
 
 
-def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str, Any]:
+def summarise(evaluator, layout: Layout, checkpoint_keys: list[str],
+              preference_run: dict[str, Any] | None = None) -> dict[str, Any]:
     from resources.reports.markdown import markdown_table
     from resources.reports.plots import line_chart_md
 
@@ -40,6 +47,8 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
         if report:
             reports.append({**report, "partition": key})
     baselines = _read(layout.baselines() / "report.json")
+    best_sft = evaluator.choose_best(reports)
+    reports += _dpo_reports(layout, preference_run or {}, best_sft)
     best = evaluator.choose_best(reports)
     metric = evaluator.primary_metric
 
@@ -65,11 +74,14 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
     loss_plot = line_chart_md({"held-out loss": (steps, [r.get("overall", {}).get("loss", float("nan")) for r in reports])},
                               title="Held-out loss by checkpoint", ylabel="loss") if reports else ""
 
-    best_json = None
-    if best is not None:
-        best_json = {"checkpoint": best["partition"], "step": best.get("step"), "metric": metric,
-                     "value": best.get("overall", {}).get(metric),
-                     "forgetting_flagged": bool(best.get("forgetting", {}).get("flagged"))}
+    def brief(r):
+        return None if r is None else {
+            "checkpoint": r["partition"], "step": r.get("step"), "metric": metric,
+            "value": r.get("overall", {}).get(metric), "objective": r.get("objective", "sft"),
+            **({"dpo_step": r.get("dpo_step")} if r.get("objective") == "dpo" else {}),
+            "forgetting_flagged": bool(r.get("forgetting", {}).get("flagged"))}
+
+    best_json = brief(best)
     significance, significance_unseen, vs_prompting, unseen_md = {}, {}, "", ""
     if best is not None:
         from resources.evaluation.bootstrap import compare_with_baselines
@@ -87,9 +99,11 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
     summary = {
         "primary_metric": metric,
         "best": best_json,
+        "best_sft": brief(best_sft),
         "significance": significance,
         "baselines": {n: (baselines.get(n) or {}).get("overall", {}) for n in ("zero_shot", "few_shot")},
-        "checkpoints": [{"checkpoint": r["partition"], "step": r.get("step"), "metrics": r.get("overall", {}),
+        "checkpoints": [{"checkpoint": r["partition"], "step": r.get("step"), "objective": r.get("objective", "sft"),
+                         "metrics": r.get("overall", {}),
                          "metrics_unseen": (r.get("unseen") or {}).get("overall", {}),
                          "forgetting": r.get("forgetting", {})} for r in reports],
         # {} when the datasets have no unseen-products set (PrepareConfig.unseen_terms unset)
@@ -98,6 +112,19 @@ def summarise(evaluator, layout: Layout, checkpoint_keys: list[str]) -> dict[str
     }
     return {"json": summary, "table_md": table, "checkpoints_md": checkpoints_md, "plot_md": plot + "\n\n" + loss_plot,
             "vs_prompting_md": vs_prompting, "unseen_md": unseen_md}
+
+
+def _dpo_reports(layout: Layout, run: dict[str, Any], best_sft) -> list[dict[str, Any]]:
+    """Reports of the DPO checkpoints trained from today's best SFT checkpoint (a run from another is stale)."""
+    if best_sft is None or run.get("init_checkpoint") != best_sft["partition"]:
+        return []
+    offset, found = best_sft.get("step") or 0, []
+    for key in run.get("checkpoints", []):
+        report = _read(layout.evaluation(key) / "report.json")
+        if report:
+            found.append({**report, "partition": key, "objective": "dpo", "dpo_step": report.get("step"),
+                          "step": offset + (report.get("step") or 0)})
+    return found
 
 
 def unseen_part(baselines_unseen: dict[str, Any], reports: list[dict[str, Any]], best, significance_unseen) -> str:

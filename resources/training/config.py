@@ -26,7 +26,7 @@ QUANTIZATIONS = ("nf4", "none")
 # adapter that is also the frozen reference; dpo.py). dpo_loss "sigmoid" is DPO, "ipo" is IPO.
 OBJECTIVES = ("sft", "dpo")
 DPO_LOSSES = ("sigmoid", "ipo")
-_DPO_ONLY = ("objective", "beta", "dpo_loss")
+DPO_ONLY = ("objective", "beta", "dpo_loss")  # set by the preference stage (dpo section), not trainer
 
 # Fields that only change how often we write or how fast the same objective is computed, not what is learnt: a
 # checkpoint written under one value can be resumed under another (e.g. a CPU-started run resumed on a GPU).
@@ -94,7 +94,7 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["target_modules"] = self.target_modules_value()
         if self.objective == "sft":  # an SFT run reads as it did before DPO existed: same run folder, resumable
-            for k in _DPO_ONLY:
+            for k in DPO_ONLY:
                 d.pop(k)
         return d
 

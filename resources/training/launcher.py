@@ -17,7 +17,7 @@ from typing import Optional
 import dagster as dg
 
 from resources.remote.kubernetes import KubernetesLaunch
-from resources.training.config import TrainConfig
+from resources.training.config import DPO_ONLY, TrainConfig
 from resources.training.parent_watch import PARENT_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,13 +59,11 @@ class Trainer(dg.ConfigurableResource):
     fused_loss: str = "auto"  # "auto" | "on" | "off"; auto = on for CUDA GPUs (see resources/training/speed.py)
     liger_kernels: str = "auto"
     frozen_in_compute_dtype: str = "auto"
-    # the qlora_adapter stage always trains "sft"; the preference stage runs "dpo" with its own settings
-    objective: str = "sft"
-    beta: float = 0.1
-    dpo_loss: str = "sigmoid"
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)})
+        # always the SFT objective: the preference stage derives its DPO config from this one (dpo section)
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)
+                              if f.name not in DPO_ONLY})
 
     def command(self) -> list[str]:
         python = self.python or sys.executable
