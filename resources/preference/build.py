@@ -20,7 +20,7 @@ import pandas as pd
 from resources.datasets.tables import read_table
 from resources.layout import Layout
 from resources.preference.schema import PAIR_COLUMNS, fold, prompt_of, prompt_text
-from resources.schema import DUPLICATE, EXAMPLE_COLUMNS, KEPT, LEDGER_COLUMNS, SOURCES
+from resources.schema import DUPLICATE, KEPT, LEDGER_COLUMNS, SOURCES
 
 
 @dataclass
