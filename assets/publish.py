@@ -49,6 +49,8 @@ def _comparison_metadata(compared: dict) -> dict:
 
 def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict, base_dir,
                held_out: CurrentHeldOut) -> dict:
+    from resources.training.checkpointing import read_state
+
     datasets = layout.datasets()
     stats = json.loads((datasets / "stats.json").read_text())
     train = pd.read_parquet(datasets / "train.parquet", columns=["source"])
@@ -61,7 +63,8 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
                      "base_model": base_model_version(base_dir),
                      "qlora_adapter": content_hash(*checkpoint_dir(layout, best["checkpoint"]).glob("adapter_*"))},
         "sources": {k: int(v) for k, v in train["source"].value_counts().sort_index().items()},
-        "training": trainer.train_config().to_dict(),
+        # what the chosen checkpoint was trained with (a DPO checkpoint: objective, beta and its DPO schedule)
+        "training": read_state(checkpoint_dir(layout, best["checkpoint"])).get("config") or trainer.train_config().to_dict(),
         "evaluation": {"primary_metric": summary["primary_metric"], "higher_is_better": summary["primary_metric"] != "loss",
                        "primary_value": best["value"], "checkpoints": summary["checkpoints"],
                        "baselines": summary["baselines"], "chosen": best["checkpoint"],

@@ -52,8 +52,9 @@ def evaluation_lines(summary: dict[str, Any]) -> list[str]:
         return ["best checkpoint: none (every checkpoint flagged or unscored; see evaluation_summary)"]
     checkpoint = next((c for c in summary.get("checkpoints", []) if c["checkpoint"] == best["checkpoint"]), {})
     steps = [c.get("step") or 0 for c in summary.get("checkpoints", [])]
-    lines = [f"best checkpoint: {best['checkpoint']} (step {best.get('step')} of {max(steps, default=0)}), "
-             f"chosen on {best.get('metric')}"]
+    how = (f"DPO step {best.get('dpo_step')} on SFT checkpoint {(summary.get('best_sft') or {}).get('checkpoint')}"
+           if best.get("objective") == "dpo" else f"step {best.get('step')} of {max(steps, default=0)}")
+    lines = [f"best checkpoint: {best['checkpoint']} ({how}), chosen on {best.get('metric')}"]
     baselines = summary.get("baselines") or {}
     lines.append(f"  {'metric':<12} {'zero-shot':>9} {'few-shot':>9} {'fine-tuned':>10}")
     for m in SHOWN:
