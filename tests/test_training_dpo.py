@@ -57,7 +57,7 @@ def test_bad_pairs_are_left_out_with_a_reason(dpo_run):
     result = dpo_run["result"]
     assert result["skipped"] == {"chosen equals rejected": ["corrected_outputs/d1/4"],
                                  "missing prompt": ["corrected_outputs/d1/6"],
-                                 "empty side": ["corrected_outputs/d1/8"]}
+                                 "empty chosen": ["corrected_outputs/d1/8"]}
     assert result["examples"] == 21
 
 
@@ -118,3 +118,56 @@ def test_dpo_settings_are_checked():
     assert any("dpo_loss 'hinge' is unknown" in e for e in errors)
     assert "objective" not in TrainConfig().to_dict()  # SFT run keys and checkpoints stay what they were
     assert TrainConfig(objective="dpo").config_hash() != TrainConfig(objective="dpo", beta=0.2).config_hash()
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"rejected": "Order A-1 was shipped."}, "chosen equals rejected"),
+    ({"chosen": ""}, "empty chosen"), ({"rejected": None}, "empty rejected"),
+    ({"prompt": None}, "missing prompt"), ({"prompt": "[]"}, "missing prompt"),
+    ({"prompt": '[{"role": "assistant", "content": "Hi"}]'}, "missing prompt"),
+])
+def test_a_bad_pair_is_left_out_with_its_reason(tiny_model_dir, tmp_path, change, reason):
+    from resources.model.loading import load_tokenizer
+    from resources.training.pairs import load_pairs
+
+    rows = pair_rows(3)
+    rows[1].update({"chosen": "Order A-1 was shipped.", **change})
+    loaded = load_pairs(write_pairs(tmp_path / "p.parquet", rows), load_tokenizer(tiny_model_dir), 256)
+    assert loaded.skipped == {reason: ["corrected_outputs/d1/2"]} and len(loaded.docs) == 2
+
+
+def test_unreadable_pair_files_are_refused_with_the_file_named(tiny_model_dir, tmp_path):
+    import pandas as pd
+
+    from resources.model.loading import load_tokenizer
+    from resources.storage import write_parquet
+    from resources.training.pairs import load_pairs
+
+    tok = load_tokenizer(tiny_model_dir)
+    with pytest.raises(FileNotFoundError, match="materialise preference_pairs"):
+        load_pairs(tmp_path / "none.parquet", tok, 256)
+    no_rejected = write_parquet(tmp_path / "a.parquet", pd.DataFrame({"prompt": ["[]"], "chosen": ["x"]}))
+    with pytest.raises(ValueError, match=r"a.parquet: no \['rejected'\] column"):
+        load_pairs(no_rejected, tok, 256)
+    rows = pair_rows(2)
+    rows[0]["prompt"] = "[{not json"
+    with pytest.raises(ValueError, match="pair corrected_outputs/d1/1: prompt is not valid JSON"):
+        load_pairs(write_pairs(tmp_path / "b.parquet", rows), tok, 256)
+    rows = pair_rows(2)
+    for r in rows:
+        r["rejected"] = r["chosen"]
+    with pytest.raises(ValueError, match="none of its 2 pairs can be trained on"):
+        load_pairs(write_pairs(tmp_path / "c.parquet", rows), tok, 256)
+
+
+def test_a_long_pair_is_cut_to_the_window_keeping_both_answers(tiny_model_dir):
+    from resources.model.loading import load_tokenizer
+    from resources.training.pairs import tokenize_pair
+
+    tok = load_tokenizer(tiny_model_dir)
+    prompt = [{"role": "user", "content": "Where is my order? " * 200}]
+    pair = tokenize_pair(tok, prompt, "It was shipped today.", "No idea.", 64)
+    assert pair.truncated and len(pair.prompt_ids) + max(len(pair.chosen_ids), len(pair.rejected_ids)) <= 64
+    full = tokenize_pair(tok, prompt, "It was shipped today.", "No idea.", 10_000)
+    assert pair.chosen_ids == full.chosen_ids and pair.rejected_ids == full.rejected_ids  # answers kept whole
+    assert pair.prompt_ids == full.prompt_ids[-len(pair.prompt_ids):]  # the prompt's end, next to the answer

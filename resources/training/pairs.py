@@ -75,15 +75,18 @@ def tokenize_pair(tokenizer, prompt: list[dict], chosen: str, rejected: str, max
 
 
 def pair_problem(prompt, chosen, rejected) -> str | None:
-    """Why a pair cannot be trained on, or None. The data stage rejects these already; the trainer checks again
-    because its input is a file anyone can point it at."""
-    if not isinstance(prompt, list) or not prompt:
+    """Why a pair cannot be trained on, or None, in the categories of the data stage's ledger
+    (resources/preference/schema.py). The data stage rejects these already; the trainer checks again because its
+    input is a file anyone can point it at, with its own copy because the training process never imports dagster
+    (which resources/sources, under that module, does)."""
+    if not isinstance(prompt, list) or not prompt or not all(isinstance(m, dict) for m in prompt):
         return "missing prompt"
     if prompt[-1].get("role") != "user" or not str(prompt[-1].get("content") or "").strip():
-        return "prompt does not end with a user turn"
-    if not str(chosen or "").strip() or not str(rejected or "").strip():
-        return "empty side"
-    if str(chosen).strip() == str(rejected).strip():
+        return "missing prompt"  # no user turn to answer last
+    for side, value in (("chosen", chosen), ("rejected", rejected)):
+        if not isinstance(value, str) or not value.strip():
+            return f"empty {side}"
+    if chosen.strip() == rejected.strip():
         return "chosen equals rejected"
     return None
 
@@ -104,7 +107,7 @@ def load_pairs(path: Path | str, tokenizer, max_seq_len: int) -> Pairs:
     out = Pairs(docs=[])
     for rid, raw, chosen, rejected in zip(ids, frame["prompt"], frame["chosen"], frame["rejected"]):
         try:
-            prompt = json.loads(raw) if isinstance(raw, str) else (list(raw) if raw is not None else None)
+            prompt = json.loads(raw) if isinstance(raw, str) else (list(raw) if hasattr(raw, "__iter__") else None)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}, pair {rid}: prompt is not valid JSON ({exc})") from exc
         reason = pair_problem(prompt, chosen, rejected)
