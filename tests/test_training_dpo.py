@@ -171,3 +171,14 @@ def test_a_long_pair_is_cut_to_the_window_keeping_both_answers(tiny_model_dir):
     full = tokenize_pair(tok, prompt, "It was shipped today.", "No idea.", 10_000)
     assert pair.chosen_ids == full.chosen_ids and pair.rejected_ids == full.rejected_ids  # answers kept whole
     assert pair.prompt_ids == full.prompt_ids[-len(pair.prompt_ids):]  # the prompt's end, next to the answer
+
+
+def test_the_dpo_training_code_never_imports_dagster(repo_root):
+    """The training process runs in a bare GPU image or pod: dagster_pipes at most, never dagster."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport resources.training.entry, resources.training.objective, resources.training.dpo, "
+            "resources.training.reference, resources.training.pairs\nassert 'dagster' not in sys.modules")
+    run = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
