@@ -173,7 +173,9 @@ def test_planted_drops_are_read_as_valid_rows(tmp_path):
         out = tmp_path / "out" / source
         summary = catalog.ingest_drop(source, next(iter(catalog.list_drops(source))), out)
         assert summary.rows_in == ROWS + 1 and summary.kept == ROWS + 1, (source, summary)
-        assert set(find_needles(out)) == {"examples.parquet"}
+        # corrections also keep the model output they replaced (the rejected side of a preference pair)
+        kept = {"examples.parquet"} | ({"model_outputs.parquet"} if source == "corrected_outputs" else set())
+        assert set(find_needles(out)) == kept
 
 
 def test_builtin_tokenizer_learns_no_pii(tmp_path):

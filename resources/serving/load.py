@@ -41,7 +41,7 @@ def run_load(base_url: str, model: str, *, clients: int = 8, requests_per_client
              questions: Sequence[str] = DEFAULT_QUESTIONS, stream: bool = False) -> LoadResult:
     from openai import OpenAI
 
-    client = OpenAI(base_url=base_url, api_key="not-needed", max_retries=0, timeout=600)
+    client = OpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=600)
     latencies: list[float] = []
     tokens: list[int] = []
     errors: list[str] = []
