@@ -51,7 +51,7 @@ def evaluation_lines(summary: dict[str, Any]) -> list[str]:
     if not best:
         return ["best checkpoint: none (every checkpoint flagged or unscored; see evaluation_summary)"]
     checkpoint = next((c for c in summary.get("checkpoints", []) if c["checkpoint"] == best["checkpoint"]), {})
-    steps = [c.get("step") or 0 for c in summary.get("checkpoints", [])]
+    steps = [c.get("step") or 0 for c in summary.get("checkpoints", []) if c.get("objective", "sft") == "sft"]
     how = (f"DPO step {best.get('dpo_step')} on SFT checkpoint {(summary.get('best_sft') or {}).get('checkpoint')}"
            if best.get("objective") == "dpo" else f"step {best.get('step')} of {max(steps, default=0)}")
     lines = [f"best checkpoint: {best['checkpoint']} ({how}), chosen on {best.get('metric')}"]
