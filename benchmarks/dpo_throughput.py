@@ -23,7 +23,8 @@ checks it token for token). Both use a constant learning rate.
 Each side runs in its own process for ``--warmup`` + ``--steps`` optimiser steps; only the last ``--steps`` are
 timed (CUDA synchronised at each step end). peak = torch.cuda.max_memory_allocated of the side's process.
 The LAST line printed is JSON: shape, pairs_per_s, baseline_pairs_per_s, speedup, peak_gib, baseline_peak_gib,
-peak_ratio, reference_s, pairs_per_s_incl_reference. Goal of issue 16: speedup >= 2 at peak_ratio <= 0.5 on the 8b shape on one H200.
+peak_ratio, reference_s, pairs_per_s_incl_reference. Goal of issue 16: speedup >= 2 at peak_ratio <= 0.5 on
+the 8b shape on one H200.
 """
 
 from __future__ import annotations
@@ -190,8 +191,8 @@ def main(argv=None) -> int:
     if os.environ.get("BENCH_CHILD"):
         spec = json.loads(os.environ["BENCH_CHILD"])
         args, work = argparse.Namespace(**spec), Path(spec["work_dir"])
-        res = {"prepare": lambda: prepare(args, work) or {"prepared": True}, "baseline": lambda: run_baseline(args, work),
-               "project": lambda: run_project(args, work)}[spec["role"]]()
+        res = {"prepare": lambda: prepare(args, work) or {"prepared": True},
+               "baseline": lambda: run_baseline(args, work), "project": lambda: run_project(args, work)}[spec["role"]]()
         Path(spec["result_file"]).write_text(json.dumps(res, default=str))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

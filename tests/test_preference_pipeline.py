@@ -38,7 +38,8 @@ def test_dpo_trains_from_the_best_sft_checkpoint(pipeline):
     assert event.metadata["started_from"].value == run["init_checkpoint"]
     assert "data:image/png;base64," in event.metadata["held_out_plot"].value
     assert event.metadata["held_out_pairs"].value > 0
-    log = [json.loads(line) for line in (root / "adapters" / run["run_key"] / "train_log.jsonl").read_text().splitlines()]
+    log_path = root / "adapters" / run["run_key"] / "train_log.jsonl"
+    log = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4] and log[-1]["loss"] < log[0]["loss"]
 
 

@@ -99,7 +99,8 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
         _truncate_log(output_dir / TRAIN_LOG, state["step"])
 
     net = loss_module(cfg, model, device)
-    reporter.log(f"objective: {cfg.objective}, speed: fused_loss={net is not model}, liger_kernels={_liger_patched(model)}, "
+    reporter.log(f"objective: {cfg.objective}, speed: fused_loss={net is not model}, "
+                 f"liger_kernels={_liger_patched(model)}, "
                  f"frozen_in_compute_dtype={switch_on(cfg.frozen_in_compute_dtype, device)}, "
                  f"gradient_checkpointing={cfg.gradient_checkpointing}, device={device}")
     if dist.enabled:

@@ -122,7 +122,8 @@ def load_pairs(path: Path | str, tokenizer, max_seq_len: int) -> Pairs:
         out.docs.append(pair)
         out.ids.append(rid)
     if not out.docs:
-        raise ValueError(f"{path}: none of its {len(frame)} pairs can be trained on ({ {k: len(v) for k, v in out.skipped.items()} })")
+        reasons = {k: len(v) for k, v in out.skipped.items()}
+        raise ValueError(f"{path}: none of its {len(frame)} pairs can be trained on ({reasons})")
     return out
 
 
