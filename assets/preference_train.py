@@ -56,8 +56,11 @@ def _held_out(layout: Layout, base_dir: Path, run_key: str, init: Path, keys: li
               "checkpoints": {k: content_hash(*sorted(d.glob("adapter_*"))) for k, _, d in dirs}}
     if is_fresh(out, inputs):
         return json.loads((out / "report.json").read_text())
-    report = score_checkpoints(base_dir, init, dirs, eval_path, beta=cfg.beta, max_seq_len=cfg.max_seq_len,
-                               trust_remote_code=base.trust_remote_code)
+    try:
+        report = score_checkpoints(base_dir, init, dirs, eval_path, beta=cfg.beta, max_seq_len=cfg.max_seq_len,
+                                   trust_remote_code=base.trust_remote_code)
+    except ValueError as exc:  # no usable held-out pair (each one's reason is in the message): say so, train on
+        return {"checkpoints": [], "note": f"held-out pairs not scored: {exc}"}
     write_json(out / "report.json", report)
     record(out, inputs)
     return report

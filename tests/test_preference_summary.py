@@ -55,3 +55,16 @@ def test_a_dpo_run_from_another_sft_checkpoint_is_left_out(tmp_path):
     summary = summarise(Evaluator(), layout, ["sft1-000010", "sft1-000020"], {**run, "init_checkpoint": "old-000040"})
     assert summary["json"]["best"]["checkpoint"] == "sft1-000020"
     assert all(c["objective"] == "sft" for c in summary["json"]["checkpoints"])
+
+
+def test_held_out_pair_metrics():
+    from resources.evaluation.preference import pair_metrics
+
+    reference = [(-10.0, -12.0), (-10.0, -9.0), (-5.0, -5.0)]
+    policy = [(-9.0, -13.0), (-11.0, -9.5), (-5.0, -5.0)]  # pair 1 moved right, pair 2 wrong way, pair 3 unmoved
+    m = pair_metrics(policy, reference, beta=0.5)
+    assert m["pairs"] == 3
+    assert m["reward_accuracy"] == 1 / 3  # a tie is not a win
+    assert m["reward_margin"] == (0.5 * (1 + 1) + 0.5 * (-1 - -0.5) + 0.0) / 3
+    assert m["likelihood_accuracy"] == 1 / 3  # only pair 1 has chosen above rejected under the policy
+    assert pair_metrics(reference, reference, beta=0.5)["reward_accuracy"] == 0.0
