@@ -3,6 +3,8 @@ DPO starts; a DPO run from another SFT checkpoint is stale and left out; ties go
 
 from __future__ import annotations
 
+import pytest
+
 from resources.evaluation.evaluator import Evaluator
 from resources.layout import Layout
 from resources.reports.summary import summarise
@@ -68,3 +70,32 @@ def test_held_out_pair_metrics():
     assert m["reward_margin"] == (0.5 * (1 + 1) + 0.5 * (-1 - -0.5) + 0.0) / 3
     assert m["likelihood_accuracy"] == 1 / 3  # only pair 1 has chosen above rejected under the policy
     assert pair_metrics(reference, reference, beta=0.5)["reward_accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("best_sft,pairs,reason", [
+    (None, 20, "no SFT checkpoint to start from"),
+    ({"checkpoint": "abc-000010", "step": 10}, 3, "3 training pairs, fewer than dpo.min_pairs (8)"),
+])
+def test_preference_adapter_says_why_it_trains_nothing(tmp_path, best_sft, pairs, reason):
+    import json
+
+    import dagster as dg
+
+    from assets.preference_train import preference_adapter, preference_run
+    from preference_sets import pair_rows, write_pairs
+    from resources.artifact_store import ArtifactStore
+    from resources.model.base_model import BaseModel
+    from resources.training.launcher import Trainer
+    from resources.training.preference_settings import PreferenceTrainer
+
+    layout = Layout(tmp_path / "artifacts")
+    write_json(layout.root / "evaluations" / "summary.json", {"best": best_sft, "best_sft": best_sft})
+    write_pairs(layout.preferences() / "train.parquet", pair_rows(pairs))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([preference_adapter], instance=instance, resources={
+            "store": ArtifactStore(root=str(layout.root)), "base": BaseModel(), "trainer": Trainer(),
+            "dpo": PreferenceTrainer()})
+        event = instance.get_latest_materialization_event(dg.AssetKey("preference_adapter")).asset_materialization
+    assert result.success and event.metadata["trained"].value is False
+    assert reason in event.metadata["reason"].value
+    assert preference_run(layout)["checkpoints"] == [] and reason in json.dumps(preference_run(layout))
