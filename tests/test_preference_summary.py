@@ -1,5 +1,6 @@
 """The evaluation summary with DPO checkpoints: the best of SFT and DPO on the same held-out set; best_sft is where
-DPO starts; a DPO run from another SFT checkpoint is stale and left out; ties go to SFT."""
+DPO starts; a DPO run from another SFT checkpoint is stale and left out; ties go to SFT. Also the held-out pair
+metrics, and the DPO stage's reasons for training nothing."""
 
 from __future__ import annotations
 
