@@ -143,10 +143,15 @@ def run_project(args, work: Path) -> dict:
     from resources.training.reporting import Reporter
 
     cuda = torch.cuda.is_available()
+    # the same pairs per optimiser step as the baseline, in micro-batches of --micro-pairs (memory vs speed)
+    micro = args.micro_pairs or args.pairs_per_step
+    if args.pairs_per_step % micro:
+        raise SystemExit(f"--micro-pairs {micro} must divide --pairs-per-step {args.pairs_per_step}")
     cfg = TrainConfig(lora_r=LORA["r"], lora_alpha=LORA["lora_alpha"], lora_dropout=LORA["lora_dropout"],
                       objective="dpo", beta=0.1, learning_rate=1e-4, lr_scheduler="constant", warmup_steps=0,
-                      max_steps=args.warmup + args.steps, micro_batch_size=args.pairs_per_step, max_seq_len=2048,
-                      max_batch_tokens=args.pairs_per_step * 2 * 2048, save_every=10 ** 6, seed=args.seed,
+                      max_steps=args.warmup + args.steps, micro_batch_size=micro, max_seq_len=2048,
+                      gradient_accumulation_steps=args.pairs_per_step // micro,
+                      max_batch_tokens=micro * 2 * 2048, save_every=10 ** 6, seed=args.seed,
                       optimizer="paged_adamw_8bit" if cuda else "adamw_torch")
     clock, marks = StepClock(), {}
 
@@ -200,6 +205,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=10, help="timed optimiser steps per side")
     p.add_argument("--warmup", type=int, default=2, help="untimed optimiser steps first")
     p.add_argument("--pairs-per-step", type=int, default=8)
+    p.add_argument("--micro-pairs", type=int, default=0, help="project: pairs per micro-batch (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work-dir", default="/tmp/privft-bench-dpo")
     p.add_argument("--no-baseline", action="store_true")
