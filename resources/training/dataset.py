@@ -8,11 +8,11 @@ sampler state to save.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from resources.training.chat_tokens import IGNORE, TokenizedChat, tokenize_chat
+from resources.training.epochs import EpochOrder
 from resources.training.packing import Row, collate, one_per_row, pack
 
 
@@ -52,33 +52,17 @@ def load_documents(train_path: Path | str, tokenizer, max_seq_len: int) -> Docum
     return out
 
 
-class BatchStream:
+class BatchStream(EpochOrder):
     """Micro-batch ``g`` of an endless, epoch-by-epoch reshuffled sequence of rows."""
 
     def __init__(self, docs: list[TokenizedChat], *, max_seq_len: int, micro_batch_size: int, packing: bool,
                  seed: int, pad_id: int):
         self.rows: list[Row] = pack(docs, max_seq_len) if packing else one_per_row(docs)
-        self.micro_batch_size = micro_batch_size
-        self.per_epoch = math.ceil(len(self.rows) / micro_batch_size)
-        self.seed, self.pad_id = seed, pad_id
-        self._orders: dict[int, list[int]] = {}
+        super().__init__(len(self.rows), micro_batch_size, seed)
+        self.pad_id = pad_id
         # per row: (real tokens, target tokens); a row's first label is always ignored, so counting all its labels
         # equals n_targets of the collated row
         self._sizes = [(len(r), sum(lab != IGNORE for lab in r.labels)) for r in self.rows]
-
-    def _order(self, epoch: int) -> list[int]:
-        if epoch not in self._orders:
-            import numpy as np
-
-            self._orders = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.rows)).tolist()}
-        return self._orders[epoch]
-
-    def epoch_of(self, g: int) -> float:
-        return g / self.per_epoch
-
-    def _indices(self, g: int) -> list[int]:
-        epoch, i = divmod(g, self.per_epoch)
-        return self._order(epoch)[i * self.micro_batch_size:(i + 1) * self.micro_batch_size]
 
     def sizes(self, g: int) -> tuple[int, int]:
         """(real tokens, target tokens) of micro-batch ``g``, without building it."""

@@ -13,9 +13,10 @@ Like ``dataset.BatchStream``, the order is a pure function of (seed, epoch, inde
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from resources.training.epochs import EpochOrder
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -142,30 +143,13 @@ def collate_pairs(pairs: list[TokenizedPair], pad_id: int, ref_logps: list[tuple
     return batch
 
 
-class PairStream:
+class PairStream(EpochOrder):
     """Micro-batch ``g`` of an endless, epoch-by-epoch reshuffled sequence of pairs (``micro_batch_size`` pairs)."""
 
     def __init__(self, pairs: list[TokenizedPair], *, micro_batch_size: int, seed: int, pad_id: int):
-        self.rows = pairs
-        self.micro_batch_size = micro_batch_size
-        self.per_epoch = math.ceil(len(pairs) / micro_batch_size)
-        self.seed, self.pad_id = seed, pad_id
+        super().__init__(len(pairs), micro_batch_size, seed)
+        self.rows, self.pad_id = pairs, pad_id
         self.ref_logps: list[tuple[float, float]] | None = None  # set once the reference pass is done
-        self._orders: dict[int, list[int]] = {}
-
-    def _order(self, epoch: int) -> list[int]:
-        if epoch not in self._orders:
-            import numpy as np
-
-            self._orders = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.rows)).tolist()}
-        return self._orders[epoch]
-
-    def epoch_of(self, g: int) -> float:
-        return g / self.per_epoch
-
-    def _indices(self, g: int) -> list[int]:
-        epoch, i = divmod(g, self.per_epoch)
-        return self._order(epoch)[i * self.micro_batch_size:(i + 1) * self.micro_batch_size]
 
     def sizes(self, g: int) -> tuple[int, int]:
         """(real tokens, pairs) of micro-batch ``g``: the loss is a mean over the pairs of an optimiser step."""
