@@ -37,6 +37,9 @@ if [ -f "$work/rc" ]; then
     | tee "$out/proof.md"
   find "$work/artifacts/registry" -name MODEL_CARD.md -exec cp {} "$out/" \; 2>/dev/null
   find "$work/artifacts/registry" -name merge_verification.json -exec cp {} "$out/" \; 2>/dev/null
+  # what real_model_report.py reads, so the proof can be re-rendered on another machine
+  (cd "$work/artifacts" && tar czf "$out/evaluations.tgz" adapters/*.json evaluations/summary.json \
+     evaluations/preferences evaluations/*/predictions*.jsonl evaluations/*/report.json 2>/dev/null)
 else
   echo "still running after ${waited}s: call again"
 fi

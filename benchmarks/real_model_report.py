@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from real_model_preference import preference_proof, render_preference
+
 
 METRICS = ("token_f1", "rougeL", "exact_match")
 
@@ -39,6 +41,7 @@ def proof(root: Path) -> dict:
     if unseen and summary.get("baselines_unseen"):
         p["unseen"] = {"n": unseen.get("n"), "held_out": _held_out(summary["baselines_unseen"], unseen),
                        "gain": summary.get("significance_unseen", {})}
+    p["preference"] = preference_proof(root, summary)
     return p
 
 
@@ -65,6 +68,8 @@ def render(p: dict) -> str:
     lines += ["", f"MMLU ({m['kind']}, n={m['n']}): base {m['base_accuracy']:.4f} -> fine-tuned "
                   f"{m['checkpoint_accuracy']:.4f}, change {100 * m['diff']:+.2f} points "
                   f"± {100 * m['stderr']:.2f} (paired SE); flagged: {m['flagged']}"]
+    if p.get("preference"):
+        lines.append(render_preference(p["preference"]))
     return "\n".join(lines)
 
 
