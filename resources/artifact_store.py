@@ -8,6 +8,8 @@ from typing import Callable
 
 import dagster as dg
 
+from resources.layout import Layout
+
 
 class ArtifactStore(dg.ConfigurableResource):
     """Where every generated artifact lives (datasets, adapters, reports, models).
@@ -27,6 +29,11 @@ class ArtifactStore(dg.ConfigurableResource):
     def path(self, *parts: str) -> Path:
         p = Path(self.root).expanduser().joinpath(*parts)
         return p.resolve() if not p.is_absolute() else p
+
+    @property
+    def layout(self) -> Layout:
+        """Where each stage's artifacts live under this root."""
+        return Layout(self.path())
 
     def ensure(self, *parts: str) -> Path:
         p = self.path(*parts)

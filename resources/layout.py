@@ -54,9 +54,32 @@ class Layout:
     def base_model(self, slug: str) -> Path:
         return self.root / "base_model" / slug
 
+    def base_model_handle(self) -> Path:
+        """The resolved base model (folder, version, trust; resources/model/handle.py), written by base_model."""
+        return self.root / "base_model" / "handle.json"
+
     def adapter_run(self, run_key: str) -> Path:
         """checkpoint-<step>/ folders of one training configuration on one training set."""
         return self.root / "adapters" / run_key
+
+    def checkpoint(self, key: str) -> Path:
+        """The folder of checkpoint partition ``<run_key>-<step>``."""
+        run_key, step = key.rsplit("-", 1)
+        return self.adapter_run(run_key) / f"checkpoint-{step}"
+
+    def checkpoint_keys(self, run_key: str) -> list[str]:
+        """Partition keys of the checkpoints a run has written, oldest first."""
+        folder = self.adapter_run(run_key)
+        steps = sorted(int(p.name.split("-")[1]) for p in folder.glob("checkpoint-*") if p.is_dir())
+        return [f"{run_key}-{step:06d}" for step in steps]
+
+    def current_run(self) -> Path:
+        """{"run_key", "checkpoints"} of the SFT run the evaluations compare."""
+        return self.root / "adapters" / "latest.json"
+
+    def current_preference_run(self) -> Path:
+        """{"run_key", "checkpoints", "init_checkpoint"} of the DPO run, or {"checkpoints": [], "reason"}."""
+        return self.root / "adapters" / "preference_latest.json"
 
     # --- evaluate ------------------------------------------------------------------------------------------
     def evaluation(self, checkpoint_key: str) -> Path:
@@ -64,6 +87,14 @@ class Layout:
 
     def baselines(self) -> Path:
         return self.root / "evaluations" / "baselines"
+
+    def evaluation_summary(self) -> Path:
+        """summary.json: every checkpoint beside the baselines, and the best one (``best``, ``best_sft``)."""
+        return self.root / "evaluations" / "summary.json"
+
+    def preference_evaluation(self, run_key: str) -> Path:
+        """Held-out preference pairs scored by every checkpoint of a DPO run (report.json)."""
+        return self.root / "evaluations" / "preferences" / run_key
 
     def version_scores(self, model_name: str, version: str) -> Path:
         """Scores of a published version on held-out sets newer than the one it was published with: one JSON per
@@ -74,5 +105,9 @@ class Layout:
         return self.root / "ratings"
 
     # --- publish -------------------------------------------------------------------------------------------
+    def registry_root(self) -> Path:
+        """One folder per model name (resources/publishing/registry.py)."""
+        return self.root / "registry"
+
     def registry(self, model_name: str) -> Path:
-        return self.root / "registry" / model_name
+        return self.registry_root() / model_name
