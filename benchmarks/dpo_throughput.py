@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from resources.offline import HUB_OFFLINE  # noqa: E402
 from train_throughput import LORA, StepClock, build_base, log, peak_gib, record  # noqa: E402
 
 WORDS = ("order lamp candle refund shipped days customer return receipt desk parcel invoice delivery warranty "
@@ -184,7 +185,7 @@ def child(args, role: str) -> dict:
     result_file.unlink(missing_ok=True)
     spec = {**vars(args), "role": role, "result_file": str(result_file)}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "BENCH_CHILD": json.dumps(spec)}
+           **HUB_OFFLINE, "BENCH_CHILD": json.dumps(spec)}
     t = time.time()
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve())], env=env)
     if proc.returncode != 0 or not result_file.is_file():

@@ -32,8 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HF_EVALUATE_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+from resources.offline import HUB_OFFLINE  # noqa: E402
+
+OFFLINE = {**HUB_OFFLINE, "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
 def lm_eval_tasks_dir(python: str) -> Path:

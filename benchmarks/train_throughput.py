@@ -48,6 +48,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from resources.offline import HUB_OFFLINE, apply_offline_env  # noqa: E402
+
 H200_BF16_FLOPS = 989e12
 LLAMA3 = dict(vocab_size=128256, max_position_embeddings=131072, rope_theta=500000.0, rms_norm_eps=1e-5,
               bos_token_id=128000, eos_token_id=128001)
@@ -352,7 +354,7 @@ def child(args, role: str, nproc: int = 1, **spec) -> dict:
     else:
         cmd = [sys.executable] + script
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           **HUB_OFFLINE, "TOKENIZERS_PARALLELISM": "false",
            "BENCH_CHILD": json.dumps(spec)}
     t = time.time()
     proc = subprocess.run(cmd, env=env)
@@ -398,8 +400,7 @@ def main(argv=None) -> int:
     if os.environ.get("BENCH_CHILD"):
         return run_child(json.loads(os.environ["BENCH_CHILD"]))
     args = p.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    apply_offline_env(HUB_OFFLINE)
     work = Path(args.work_dir)
     args.log_dir = args.log_dir or str(work)
     Path(args.log_dir).mkdir(parents=True, exist_ok=True)

@@ -20,25 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-# Privacy by default: Hugging Face libraries never reach the hub or send telemetry unless a configuration
-# explicitly asks for a download (BaseModel.allow_download lifts HF_HUB_OFFLINE for that one call).
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "HF_EVALUATE_OFFLINE": "1",
-    "DO_NOT_TRACK": "1",
-    "DAGSTER_DISABLE_TELEMETRY": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}
-
-
-def apply_offline_env() -> None:
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
+# privacy by default: the CLI, the code location and the tests start with these switches
+from resources.offline import OFFLINE_ENV, apply_offline_env  # noqa: F401
 
 
 def settings_path() -> str:

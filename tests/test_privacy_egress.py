@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from pipelines.environment import OFFLINE_ENV, apply_offline_env
+from resources.offline import HUB_OFFLINE
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCE_PROFILES = [REPO / "dagster.yaml", REPO / "deploy" / "dagster.postgres.yaml"]
@@ -127,7 +128,8 @@ def test_offline_env_is_applied_before_the_libraries_are_imported():
     assert "apply_offline_env" in [ast.unparse(c.func) for c in ast.walk(main) if isinstance(c, ast.Call)]
     # The training process gets the offline switches in its own environment (it imports transformers itself).
     launcher = (REPO / "resources" / "training" / "launcher.py").read_text()
-    assert '"HF_HUB_OFFLINE": "1"' in launcher and '"TRANSFORMERS_OFFLINE": "1"' in launcher
+    assert "**HUB_OFFLINE" in launcher, "the training process must get the offline switches (resources/offline.py)"
+    assert HUB_OFFLINE["HF_HUB_OFFLINE"] == HUB_OFFLINE["TRANSFORMERS_OFFLINE"] == "1"
 
 
 def test_webserver_binds_to_loopback_by_default():

@@ -17,17 +17,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import dagster as dg
 
+from resources.offline import force_offline
 from resources.schema import example_text, prompt_messages
 
 LOWER_IS_BETTER = ("loss", "perplexity")
 N_EXAMPLES = 3  # best and worst predictions shown in each report
-
-
-def _offline() -> None:
-    import os
-
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ[var] = "1"
 
 
 def read_examples(path: Path | str) -> list[dict[str, Any]]:
@@ -147,8 +141,8 @@ class Evaluator(dg.ConfigurableResource):
                             near_pairs: Callable | None = None) -> dict[str, Any]:
         """Score one adapter checkpoint on the held-out set and check it for forgetting; write and return the
         report. ``near_pairs(queries, references) -> [(qi, ri, jaccard)]`` excludes benchmark items that
-        near-duplicate training examples."""
-        _offline()
+        near-duplicate training examples. ``trust_remote_code``, ``allow_pickle``: the base model's (its handle)."""
+        force_offline()
         from resources.evaluation.base_answers import base_fingerprint
         from resources.evaluation.forgetting import check_forgetting
         from resources.evaluation.report_files import checkpoint_markdown, write_report_dir
@@ -186,7 +180,7 @@ class Evaluator(dg.ConfigurableResource):
                            out_dir: Path | str) -> dict[str, Any]:
         """Score the base model zero-shot and with ``few_shot_k`` training examples (same task first) in the
         prompt; write and return the report."""
-        _offline()
+        force_offline()
         from resources.evaluation.report_files import baselines_markdown, write_report_dir
         from resources.evaluation.scoring import json_tasks
         from resources.evaluation.unseen import score_baselines_unseen

@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import functools
 import json
-import os
 import re
 import string
 from pathlib import Path
@@ -49,9 +48,9 @@ def token_f1(prediction: str, reference: str) -> float:
 def _offline() -> None:
     # Set before the first import of datasets/evaluate (they read these at import time), and again on their
     # config objects in case something imported them earlier.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
-    os.environ["HF_EVALUATE_OFFLINE"] = "1"
+    from resources.offline import force_offline
+
+    force_offline()
     import datasets
     import evaluate
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from resources.offline import HUB_OFFLINE
 from resources.publishing.prompts import Prompt
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +84,7 @@ def load_in_fresh_process(merged_dir: Path | str, prompts: Sequence[Prompt], seq
                                        "dtype": dtype, "max_new_tokens": max_new_tokens,
                                        "trust_remote_code": trust_remote_code}))
         # Offline like every stage: a merged folder that tries to reach the hub is broken, not slow.
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env = {**os.environ, **HUB_OFFLINE, "TOKENIZERS_PARALLELISM": "false"}
         try:
             proc = subprocess.run([sys.executable, "-c", CHILD, str(merged_dir), str(request), str(result),
                                    str(logits), str(_REPO_ROOT)], env=env, capture_output=True, text=True,

@@ -69,11 +69,12 @@ class CurrentHeldOut:
     def _evaluate(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         # The evaluator's own scoring routine, so the incumbent's number is computed exactly like the candidate's
         # checkpoint reports (same prompts, generation bounds, metrics).
-        from resources.evaluation.evaluator import LOWER_IS_BETTER, _offline
+        from resources.evaluation.evaluator import LOWER_IS_BETTER
         from resources.evaluation.scoring import json_tasks
+        from resources.offline import force_offline
         from resources.schema import prompt_messages
 
-        _offline()
+        force_offline()
         ev = self.evaluator
         examples = ev.held_out(self.eval_path)
         model, tokenizer, loaded = self._load(folder, manifest)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -101,9 +100,9 @@ def materialization_metadata(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _quiet_libraries() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub from a training job
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from resources.offline import HUB_OFFLINE, apply_offline_env
+
+    apply_offline_env({**HUB_OFFLINE, "HF_HUB_DISABLE_PROGRESS_BARS": "1"})  # never reach for the hub from training
     from resources.known_warnings import silence_known_warnings
 
     silence_known_warnings()  # before transformers and bitsandbytes are imported: some warn at import time

@@ -16,6 +16,7 @@ from typing import Optional
 
 import dagster as dg
 
+from resources.offline import HUB_OFFLINE
 from resources.remote.kubernetes import KubernetesLaunch
 from resources.training.config import DPO_ONLY, TrainConfig
 from resources.training.parent_watch import PARENT_ENV
@@ -106,7 +107,7 @@ class Trainer(dg.ConfigurableResource):
                              + "\n".join(f"- {e}" for e in errors),
                              metadata={"errors": dg.MetadataValue.json(errors)})
         pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", **HUB_OFFLINE,
                PARENT_ENV: str(os.getpid())}  # the trainer ends when this process does (parent_watch.py)
         extras = {"base_model_dir": str(base_model_dir), "train_path": str(train_path),
                   "output_dir": str(output_dir), "config": cfg.to_dict()}
