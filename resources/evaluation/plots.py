@@ -1,29 +1,16 @@
-"""Metrics and loss against training step, as PNG images embedded in Markdown (asset metadata, reports).
-
-The images are inlined as base64 data URIs so the Markdown is one self-contained string: Dagster's UI shows
-it as is, and a report folder can be copied anywhere without its pictures going missing.
-"""
+"""Metrics and loss against training step, as PNG images embedded in Markdown (asset metadata, reports)."""
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any, Sequence
+
+from resources.reports.plots import figure_markdown
 
 DEFAULT_METRICS = ("token_f1", "exact_match", "rougeL", "json_field_f1")
 
 
 def _by_step(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted((r for r in reports if r.get("step") is not None), key=lambda r: r["step"])
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight", metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _figure():
@@ -35,8 +22,8 @@ def _figure():
     return plt.subplots(figsize=(6, 3.5))
 
 
-def metrics_vs_step_png(reports: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS,
-                        baseline: dict[str, Any] | None = None) -> bytes:
+def metrics_vs_step_md(reports: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS,
+                       baseline: dict[str, Any] | None = None) -> str:
     """One line per metric over checkpoints; dashed lines for the zero-shot baseline when given."""
     rows = _by_step(reports)
     fig, ax = _figure()
@@ -52,10 +39,10 @@ def metrics_vs_step_png(reports: Sequence[dict[str, Any]], metrics: Sequence[str
     ax.set_ylabel("score")
     ax.set_title("Held-out metrics by checkpoint")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return figure_markdown(fig, "metrics vs step")
 
 
-def loss_vs_step_png(reports: Sequence[dict[str, Any]], train_loss: Sequence[tuple[int, float]] = ()) -> bytes:
+def loss_vs_step_md(reports: Sequence[dict[str, Any]], train_loss: Sequence[tuple[int, float]] = ()) -> str:
     """Held-out loss per checkpoint, with the training loss curve when given as (step, loss) pairs."""
     rows = _by_step(reports)
     fig, ax = _figure()
@@ -68,16 +55,12 @@ def loss_vs_step_png(reports: Sequence[dict[str, Any]], train_loss: Sequence[tup
     ax.set_ylabel("mean token NLL")
     ax.set_title("Loss by step")
     ax.legend(fontsize=7)
-    return _png(fig)
-
-
-def png_markdown(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+    return figure_markdown(fig, "loss vs step")
 
 
 def plots_markdown(reports: Sequence[dict[str, Any]], *, metrics: Sequence[str] = DEFAULT_METRICS,
                    train_loss: Sequence[tuple[int, float]] = (), baseline: dict[str, Any] | None = None) -> str:
     """Markdown with both plots inline."""
     return "\n\n".join([
-        "### Metrics vs step", png_markdown(metrics_vs_step_png(reports, metrics, baseline), "metrics vs step"),
-        "### Loss vs step", png_markdown(loss_vs_step_png(reports, train_loss), "loss vs step")])
+        "### Metrics vs step", metrics_vs_step_md(reports, metrics, baseline),
+        "### Loss vs step", loss_vs_step_md(reports, train_loss)])

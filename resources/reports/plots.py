@@ -1,4 +1,8 @@
-"""Plots as Markdown with an embedded PNG, the form the Dagster UI renders in asset metadata."""
+"""Plots as Markdown with an embedded PNG, the form the Dagster UI renders in asset metadata.
+
+The images are inlined as base64 data URIs so the Markdown is one self-contained string: Dagster's UI shows
+it as is, and a report folder can be copied anywhere without its pictures going missing.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,16 @@ import io
 from typing import Sequence
 
 
-def _figure_md(fig, alt: str) -> str:
+def figure_markdown(fig, alt: str, dpi: int = 80) -> str:
+    """``fig`` as a Markdown image with the PNG inline; the figure is closed. No software stamp in the PNG, so
+    the same plot gives the same bytes."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')})"
 
 
 def bar_chart_md(labels: Sequence[str], series: dict[str, Sequence[float]], title: str, xlabel: str = "",
@@ -36,7 +42,7 @@ def bar_chart_md(labels: Sequence[str], series: dict[str, Sequence[float]], titl
     ax.set_ylabel(ylabel)
     if len(series) > 1:
         ax.legend(fontsize=8)
-    return _figure_md(fig, title)
+    return figure_markdown(fig, title)
 
 
 def line_chart_md(series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str = "step",
@@ -58,4 +64,5 @@ def line_chart_md(series: dict[str, tuple[Sequence[float], Sequence[float]]], ti
     if len(series) > 1:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _figure_md(fig, title)
+    return figure_markdown(fig, title)
+

@@ -126,11 +126,11 @@ class Trainer(dg.ConfigurableResource):
 
 def plot_loss_curve(train_log_path: str | Path) -> str:
     """Markdown with the loss (and learning rate) per step as an embedded PNG, for asset metadata."""
-    import base64
-    import io
     import json
 
     import matplotlib
+
+    from resources.reports.plots import figure_markdown
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -147,8 +147,4 @@ def plot_loss_curve(train_log_path: str | Path) -> str:
     lr_ax = ax.twinx()
     lr_ax.plot(steps, [r["lr"] for r in records], color="tab:orange", alpha=0.6, label="lr")
     lr_ax.set_ylabel("learning rate")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return f"![training loss]({'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()})"
+    return figure_markdown(fig, "training loss", dpi=100)
