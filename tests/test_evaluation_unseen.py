@@ -106,15 +106,17 @@ def test_summary_compares_the_best_checkpoint_with_prompting_on_unseen_products(
 
 def test_reports_go_stale_when_the_unseen_items_change_and_not_before_they_exist(tmp_path, tiny_model_dir):
     from assets.evaluate import _inputs
+    from resources.model.handle import BaseModelHandle, folder_version
 
+    base = BaseModelHandle(str(tiny_model_dir), folder_version(tiny_model_dir))
     layout = Layout(tmp_path)
     folder = layout.datasets()
     write_parquet(folder / "eval.parquet", pd.DataFrame(HELD))
     write_parquet(folder / "train.parquet", pd.DataFrame(TRAIN))
-    plain = _inputs(layout, tiny_model_dir, Evaluator())
+    plain = _inputs(layout, base, Evaluator())
     assert "eval_unseen" not in plain  # reports from before unseen products keep their fingerprint
     write_parquet(folder / "eval_unseen.parquet", pd.DataFrame(UNSEEN))
-    first = _inputs(layout, tiny_model_dir, Evaluator())
+    first = _inputs(layout, base, Evaluator())
     write_parquet(folder / "eval_unseen.parquet", pd.DataFrame(UNSEEN[:2]))
-    second = _inputs(layout, tiny_model_dir, Evaluator())
+    second = _inputs(layout, base, Evaluator())
     assert first["eval_unseen"] != second["eval_unseen"] and first["eval"] == second["eval"] == plain["eval"]

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from resources.training.config import DPO_ONLY, ConfigError, TrainConfig
+from resources.settings_resource import settings_resource
 from resources.training.launcher import Trainer
 
 
@@ -81,7 +82,7 @@ def test_dict_round_trip_and_hash():
     assert cfg.config_hash() != dataclasses.replace(cfg, learning_rate=1e-4).config_hash()
 
 
-def test_trainer_resource_mirrors_train_config():
+def test_trainer_settings_are_train_config_fields():
     # the objective settings come from the dpo section (PreferenceTrainer), which derives its config from this one
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name not in DPO_ONLY}
     resource_fields = {k: v.default for k, v in Trainer.model_fields.items()
@@ -89,6 +90,34 @@ def test_trainer_resource_mirrors_train_config():
     assert resource_fields == fields
     assert Trainer(lora_r=4, target_modules="q_proj,v_proj").train_config() == TrainConfig(
         lora_r=4, target_modules="q_proj,v_proj")
+    # one declaration, one type: a list of modules is a valid trainer setting, as it is a valid TrainConfig
+    from pipelines.environment import build_resources
+
+    built = build_resources({"trainer": {"target_modules": ["q_proj", "v_proj"], "save_every": 5}})["trainer"]
+    assert built.train_config() == TrainConfig(target_modules=["q_proj", "v_proj"], save_every=5)
+    assert "target_modules is 7" in Trainer(target_modules=7).problems()[0]
+
+
+@dataclasses.dataclass
+class Extended(TrainConfig):
+    warmup_ratio: float = 0.1  # a knob added later, declared in the dataclass only
+
+
+class ExtendedTrainer(settings_resource(Extended, exclude=DPO_ONLY)):
+    pass
+
+
+def test_a_new_train_config_field_is_a_trainer_setting_without_declaring_it_twice():
+    assert ExtendedTrainer.model_fields["warmup_ratio"].default == 0.1
+    assert ExtendedTrainer(warmup_ratio=0.3, lora_r=8).settings() == Extended(warmup_ratio=0.3, lora_r=8)
+
+    @dg.asset
+    def knob(trainer: ExtendedTrainer) -> float:
+        return trainer.settings().warmup_ratio
+
+    result = dg.materialize([knob], resources={"trainer": ExtendedTrainer()},
+                            run_config={"resources": {"trainer": {"config": {"warmup_ratio": 0.25}}}})
+    assert result.output_for_node("knob") == 0.25  # the Dagster launchpad sees the new field too
 
 
 def test_trainer_commands():

@@ -137,8 +137,8 @@ class Evaluator(dg.ConfigurableResource):
 
     # --- public API --------------------------------------------------------------------------------------
     def evaluate_checkpoint(self, *, base_model_dir: Path | str, adapter_dir: Path | str, eval_path: Path | str,
-                            train_path: Path | str | None, out_dir: Path | str,
-                            near_pairs: Callable | None = None) -> dict[str, Any]:
+                            train_path: Path | str | None, out_dir: Path | str, near_pairs: Callable | None = None,
+                            trust_remote_code: bool = False, allow_pickle: bool = False) -> dict[str, Any]:
         """Score one adapter checkpoint on the held-out set and check it for forgetting; write and return the
         report. ``near_pairs(queries, references) -> [(qi, ri, jaccard)]`` excludes benchmark items that
         near-duplicate training examples. ``trust_remote_code``, ``allow_pickle``: the base model's (its handle)."""
@@ -152,8 +152,9 @@ class Evaluator(dg.ConfigurableResource):
 
         examples = self.held_out(eval_path)
         train = read_examples(train_path) if train_path else []
-        tokenizer = load_tokenizer(base_model_dir)
-        model = load_adapter(load_causal_lm(base_model_dir), adapter_dir)
+        tokenizer = load_tokenizer(base_model_dir, trust_remote_code=trust_remote_code)
+        model = load_adapter(load_causal_lm(base_model_dir, trust_remote_code=trust_remote_code,
+                                            allow_pickle=allow_pickle), adapter_dir)
         model.eval()
         rows, block = self.score(model, tokenizer, examples, [prompt_messages(e) for e in examples],
                                   json_tasks(examples))
@@ -177,7 +178,8 @@ class Evaluator(dg.ConfigurableResource):
         return report
 
     def evaluate_baselines(self, *, base_model_dir: Path | str, eval_path: Path | str, train_path: Path | str,
-                           out_dir: Path | str) -> dict[str, Any]:
+                           out_dir: Path | str, trust_remote_code: bool = False,
+                           allow_pickle: bool = False) -> dict[str, Any]:
         """Score the base model zero-shot and with ``few_shot_k`` training examples (same task first) in the
         prompt; write and return the report."""
         force_offline()
@@ -189,8 +191,8 @@ class Evaluator(dg.ConfigurableResource):
         examples = self.held_out(eval_path)
         train = read_examples(train_path) if train_path else []
         shots = self.pick_shots(train, sorted({str(e.get("task", "")) for e in examples}))
-        tokenizer = load_tokenizer(base_model_dir)
-        model = load_causal_lm(base_model_dir)
+        tokenizer = load_tokenizer(base_model_dir, trust_remote_code=trust_remote_code)
+        model = load_causal_lm(base_model_dir, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         model.eval()
         tasks = json_tasks(examples)
         zero_rows, zero = self.score(model, tokenizer, examples, [prompt_messages(e) for e in examples], tasks)

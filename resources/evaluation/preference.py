@@ -41,7 +41,8 @@ def pair_metrics(policy: list[tuple[float, float]], reference: list[tuple[float,
 
 def score_checkpoints(base_model_dir: Path | str, reference_adapter: Path | str,
                       checkpoints: list[tuple[str, int, Path | str]], eval_path: Path | str, *, beta: float,
-                      max_seq_len: int, batch_size: int = 8, trust_remote_code: bool = False) -> dict[str, Any]:
+                      max_seq_len: int, batch_size: int = 8, trust_remote_code: bool = False,
+                      allow_pickle: bool = False) -> dict[str, Any]:
     """{"reference": metrics of the SFT adapter, "checkpoints": [{"checkpoint", "step", metrics...}]}.
 
     The base is loaded once; each checkpoint's adapter weights replace the previous ones in place."""
@@ -53,7 +54,8 @@ def score_checkpoints(base_model_dir: Path | str, reference_adapter: Path | str,
     tokenizer = load_tokenizer(base_model_dir, trust_remote_code=trust_remote_code)
     loaded = load_pairs(eval_path, tokenizer, max_seq_len)
     pairs = loaded.docs
-    model = load_adapter(load_causal_lm(base_model_dir, trust_remote_code=trust_remote_code), reference_adapter)
+    model = load_adapter(load_causal_lm(base_model_dir, trust_remote_code=trust_remote_code,
+                                        allow_pickle=allow_pickle), reference_adapter)
     model.eval()
     disable_dropout(model)
     device = str(next(model.parameters()).device)

@@ -15,6 +15,7 @@ from typing import Iterable, Optional
 import dagster as dg
 
 from resources.model.gguf import BUILTIN_GGUF, dequantise, find_gguf, is_current, read_origin
+from resources.model.handle import BaseModelHandle, folder_version
 from resources.model.loading import check_weight_files
 from resources.model.tiny import TINY_ID, build_tiny_model
 
@@ -50,13 +51,11 @@ class BaseModel(dg.ConfigurableResource):
     def is_gguf(self) -> bool:
         return self.name in BUILTIN_GGUF or find_gguf(self.name) is not None
 
-    def local_dir(self, dest: Path | str) -> Path:
-        """Where the model lives locally: the configured folder itself, or ``dest`` for built, dequantised
-        (GGUF) or downloaded ones."""
-        local = Path(self.name).expanduser()
-        if self.name == TINY_ID or self.is_gguf() or not local.is_dir():
-            return Path(dest)
-        return local.resolve()
+    def resolve(self, dest: Path | str, corpus: Iterable[str] = ()) -> BaseModelHandle:
+        """Materialise the model (see ``materialise``) and return the handle every later stage loads it by."""
+        path = self.materialise(dest, corpus)
+        return BaseModelHandle(path=str(path), version=folder_version(path), trust_remote_code=self.trust_remote_code,
+                               allow_pickle=self.allow_pickle, name=self.name, revision=self.revision)
 
     def materialise(self, dest: Path | str, corpus: Iterable[str] = ()) -> Path:
         """Return a local folder holding the base model, building or fetching it into ``dest`` when needed."""

@@ -111,7 +111,7 @@ class Publisher(dg.ConfigurableResource):
 
     def smoke(self, registry_root: Path | str, version: str, base_model_dir: Path | str,
               prompts: Sequence[Prompt] = DEFAULT_PROMPTS, max_new_tokens: int = 32,
-              trust_remote_code: bool = False) -> dict[str, Any]:
+              trust_remote_code: bool = False, allow_pickle: bool = False) -> dict[str, Any]:
         """Smoke result of ``version``, computed once: a version's name is derived from its content (merged
         weights, adapter, base), so the same version with the same prompts always answers the same way."""
         from resources.publishing.smoke import smoke_inference
@@ -123,7 +123,7 @@ class Publisher(dg.ConfigurableResource):
         if cached.is_file():
             return {**json.loads(cached.read_text()), "reused": True}
         result = smoke_inference(folder / "merged", base_model_dir, folder / "adapter", prompts, max_new_tokens,
-                                 trust_remote_code=trust_remote_code)
+                                 trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         write_json(cached, result)
         return result
 

@@ -20,7 +20,7 @@ from resources.publishing.prompts import DEFAULT_PROMPTS, Prompt, encode_prompt,
 
 def smoke_inference(merged_dir: Path | str, base_model_dir: Path | str, adapter_dir: Path | str,
                     prompts: Sequence[Prompt] = DEFAULT_PROMPTS, max_new_tokens: int = 32, *, repeats: int = 3,
-                    dtype=None, trust_remote_code: bool = False) -> dict[str, Any]:
+                    dtype=None, trust_remote_code: bool = False, allow_pickle: bool = False) -> dict[str, Any]:
     prompts = list(prompts)
     tokenizer = load_tokenizer(merged_dir, trust_remote_code=trust_remote_code)
 
@@ -29,7 +29,7 @@ def smoke_inference(merged_dir: Path | str, base_model_dir: Path | str, adapter_
     del merged
     _free()
 
-    base = load_causal_lm(base_model_dir, dtype=dtype, trust_remote_code=trust_remote_code)
+    base = load_causal_lm(base_model_dir, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     unmerged = load_adapter(base, adapter_dir).eval()
     unmerged_answers, unmerged_times = _run(unmerged, tokenizer, prompts, max_new_tokens, repeats)
     del unmerged, base

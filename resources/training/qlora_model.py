@@ -16,7 +16,8 @@ def lora_config(cfg: TrainConfig):
                       bias="none", task_type="CAUSAL_LM")
 
 
-def build_qlora_model(cfg: TrainConfig, base_model_dir: Path | str, device: str):
+def build_qlora_model(cfg: TrainConfig, base_model_dir: Path | str, device: str, *, trust_remote_code: bool = False,
+                      allow_pickle: bool = False):
     """QLoRA recipe: quantised frozen base, gradient checkpointing, LoRA on top.
 
     On CPU: peft's prepare_model_for_kbit_training (norms upcast to fp32). On a CUDA GPU, by default, the frozen
@@ -27,7 +28,8 @@ def build_qlora_model(cfg: TrainConfig, base_model_dir: Path | str, device: str)
     from resources.model.loading import load_causal_lm
     from resources.training.speed import apply_liger_kernels, prepare_frozen_base
 
-    base = load_causal_lm(base_model_dir, quantize_4bit=cfg.quantization == "nf4", device=device)
+    base = load_causal_lm(base_model_dir, quantize_4bit=cfg.quantization == "nf4", device=device,
+                          trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     base.config.use_cache = False  # a KV cache is useless in training and would disable packed-sequence masking
     apply_liger_kernels(base, cfg, device)
     base = prepare_frozen_base(base, cfg, device)
