@@ -7,29 +7,29 @@ import dagster as dg
 import pandas as pd
 
 from resources.reports.markdown import frame_table, markdown_table
-from resources.layout import Layout
 from resources.artifact_store import ArtifactStore
 
 
 def _datasets_stats(store: ArtifactStore) -> dict:
-    path = Layout(store.path()).datasets() / "stats.json"
+    path = store.layout.datasets() / "stats.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 @dg.asset_check(asset="training_datasets", blocking=True,
-                description="Every input row is in exactly one state (kept, duplicate, filtered, rejected), per source and drop, "
-                            "and every line or record each drop file physically holds is an input row.")
+                description="Every input row is in exactly one state (kept, duplicate, filtered, rejected), per "
+                            "source and drop, and every line or record each drop file physically holds is an input "
+                            "row.")
 def rows_accounted(store: ArtifactStore) -> dg.AssetCheckResult:
     from resources.schema import SOURCES
     from resources.sources.physical import physical_accounting
 
-    layout = Layout(store.path())
+    layout = store.layout
     folder = layout.datasets()
     table = pd.read_parquet(folder / "accounting.parquet")
     problems = [p for p in _datasets_stats(store).get("accounting_problems", []) if not p.startswith("source ")]
     # the ledger against what the files physically hold: a reader that swallowed rows balances the books above
-    files, physical = physical_accounting({s: layout.source_drops(s) for s in SOURCES},
-                                          pd.read_parquet(folder / "ledger.parquet", columns=["source", "drop", "file"]))
+    ledger = pd.read_parquet(folder / "ledger.parquet", columns=["source", "drop", "file"])
+    files, physical = physical_accounting({s: layout.source_drops(s) for s in SOURCES}, ledger)
     problems += physical
     balanced = bool(table["balanced"].all()) and not problems
     return dg.AssetCheckResult(
@@ -42,16 +42,17 @@ def rows_accounted(store: ArtifactStore) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="training_datasets", blocking=True,
-                description="Share of rejected rows per source: warns above reject_warn_rate, fails above reject_fail_rate "
-                            "(the embedded samples plant malformed rows on purpose, so they warn).")
+                description="Share of rejected rows per source: warns above reject_warn_rate, fails above "
+                            "reject_fail_rate (the embedded samples plant malformed rows on purpose, so they warn).")
 def reject_rate(store: ArtifactStore) -> dg.AssetCheckResult:
-    sources = pd.read_parquet(Layout(store.path()).datasets() / "accounting_sources.parquet")
+    sources = pd.read_parquet(store.layout.datasets() / "accounting_sources.parquet")
+    highest = float(sources["reject_rate"].max()) if len(sources) else 0.0
     worst = "fail" if (sources["status"] == "fail").any() else "warn" if (sources["status"] == "warn").any() else "ok"
     return dg.AssetCheckResult(
         passed=worst == "ok",
         severity=dg.AssetCheckSeverity.ERROR if worst == "fail" else dg.AssetCheckSeverity.WARN,
         metadata={"per_source": dg.MetadataValue.md(frame_table(sources)),
-                  "max_reject_rate": dg.MetadataValue.float(float(sources["reject_rate"].max() if len(sources) else 0.0))})
+                  "max_reject_rate": dg.MetadataValue.float(highest)})
 
 
 def _unseen_leaks(store: ArtifactStore, stats: dict) -> list[list[str]]:
@@ -62,7 +63,7 @@ def _unseen_leaks(store: ArtifactStore, stats: dict) -> list[list[str]]:
     from resources.prepare.unseen import UNSEEN_EVAL_FILE, rows_mentioning
 
     terms = (stats.get("unseen_eval") or {}).get("terms") or []
-    folder = Layout(store.path()).datasets()
+    folder = store.layout.datasets()
     if not terms or not (folder / "train.parquet").exists():
         return []
     train = pd.read_parquet(folder / "train.parquet")
@@ -120,11 +121,11 @@ def no_contamination(store: ArtifactStore) -> dg.AssetCheckResult:
 @dg.asset_check(asset="evaluation_summary", blocking=True,
                 description="The chosen checkpoint has an evaluation report and no forgetting flag.")
 def chosen_checkpoint_is_sound(store: ArtifactStore) -> dg.AssetCheckResult:
-    path = Layout(store.path()).root / "evaluations" / "summary.json"
+    path = store.layout.evaluation_summary()
     summary = json.loads(path.read_text()) if path.exists() else {}
     best = summary.get("best") or {}
     key = best.get("checkpoint")
-    report = Layout(store.path()).evaluation(key) / "report.json" if key else None
+    report = store.layout.evaluation(key) / "report.json" if key else None
     flagged = bool(best.get("forgetting_flagged", False))
     has_report = bool(report and report.exists())
     return dg.AssetCheckResult(

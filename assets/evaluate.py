@@ -5,28 +5,26 @@ import json
 
 import dagster as dg
 
-from assets.conditions import on_all_checkpoints_evaluated, on_changed_inputs, on_new_checkpoint
-
+from assets import (CHECKPOINT_PARTITIONS, GPU, group_asset, on_all_checkpoints_evaluated, on_changed_inputs,
+                    on_new_checkpoint)
 from resources.reports.markdown import markdown_table
-from assets.partitions import CHECKPOINT_PARTITIONS
-from assets.train import checkpoint_dir, latest_run
-from resources.dedup.engine import Deduplicator
+from resources.dedup.resource import Deduplicator
 from resources.evaluation.evaluator import Evaluator
 from resources.evaluation.unseen import unseen_path
 from resources.layout import Layout
-from resources.model.base_model import BaseModel
+from resources.model.handle import BaseModelHandle
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.reports.cache import is_fresh, record
 from resources.reports.display import shown
 from resources.storage import content_hash, write_json
 
+evaluate_asset = group_asset("evaluate")
 
-def _inputs(layout: Layout, base_dir, evaluator: Evaluator, adapter_dir=None) -> dict:
-    from assets.train import model_version
 
+def _inputs(layout: Layout, base: BaseModelHandle, evaluator: Evaluator, adapter_dir=None) -> dict:
     datasets = layout.datasets()
     inputs = {"eval": content_hash(datasets / "eval.parquet"), "train": content_hash(datasets / "train.parquet"),
-              "base": model_version(base_dir), "evaluator": evaluator.model_dump() if hasattr(evaluator, "model_dump") else {}}
+              "base": base.version, "evaluator": evaluator.model_dump() if hasattr(evaluator, "model_dump") else {}}
     unseen = unseen_path(datasets / "eval.parquet")
     if unseen.exists():  # only when present, so reports from before unseen products stay fresh
         inputs["eval_unseen"] = content_hash(unseen)
@@ -40,54 +38,56 @@ def _headline(report: dict) -> dict:
     return {k: v for k, v in overall.items() if isinstance(v, (int, float))}
 
 
-@dg.asset(automation_condition=on_changed_inputs, group_name="evaluate", deps=[dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
-          kinds={"pytorch"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
-          description="What prompting alone achieves: the base model zero-shot and few-shot on the held-out set.")
+@evaluate_asset(automation_condition=on_changed_inputs,
+                deps=[dg.AssetKey("training_datasets"), dg.AssetKey("base_model")], kinds={"pytorch"}, tags=GPU,
+                description="What prompting alone achieves: the base model zero-shot and few-shot on the held-out "
+                            "set.")
 @publishes_artifacts
-def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
+def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore,
                    evaluator: Evaluator) -> dg.MaterializeResult:
-    layout = Layout(store.path())
+    layout = store.layout
     out = layout.baselines()
-    base_dir = base.local_dir(layout.base_model(base.slug()))
-    inputs = _inputs(layout, base_dir, evaluator)
+    handle = BaseModelHandle.read(layout.base_model_handle())
+    inputs = _inputs(layout, handle, evaluator)
     if is_fresh(out, inputs):
         context.log.info("baselines unchanged since the last run (same model, data, settings): reusing the report")
         report = json.loads((out / "report.json").read_text())
     else:
-        report = evaluator.evaluate_baselines(base_model_dir=base_dir, eval_path=layout.datasets() / "eval.parquet",
+        report = evaluator.evaluate_baselines(base_model_dir=handle.folder, **handle.load_options(),
+                                              eval_path=layout.datasets() / "eval.parquet",
                                               train_path=layout.datasets() / "train.parquet", out_dir=out)
         record(out, inputs)
     blocks = [(name, r) for name, r in report.items() if isinstance(r, dict) and "overall" in r]
     blocks += [(f"{name} (unseen products)", r) for name, r in (report.get("unseen") or {}).items()]
-    rows = [(name, *(f"{_headline(r).get(m, float('nan')):.4f}" for m in ("exact_match", "token_f1", "rougeL")))
-            for name, r in blocks]
+    metrics = ("exact_match", "token_f1", "rougeL")
+    rows = [(name, *(f"{_headline(r).get(m, float('nan')):.4f}" for m in metrics)) for name, r in blocks]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(content_hash(out / "report.json")),
-        metadata={"baselines": dg.MetadataValue.md(markdown_table(["baseline", "exact_match", "token_f1", "rougeL"], rows)),
+        metadata={"baselines": dg.MetadataValue.md(markdown_table(["baseline", *metrics], rows)),
                   "path": dg.MetadataValue.path(str(out))})
 
 
 # pool "evaluation" (limit 1 unless raised with `dagster instance concurrency set evaluation N`): a training run
 # yields several checkpoints at once, and evaluating them all side by side oversubscribes a small machine
-@dg.asset(automation_condition=on_new_checkpoint, group_name="evaluate", partitions_def=CHECKPOINT_PARTITIONS,
-          pool="evaluation",
-          deps=[dg.AssetKey("qlora_adapter"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
-          kinds={"pytorch"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
-          description="One checkpoint's report: EM, token F1, ROUGE, JSON fields, loss, and the forgetting check.")
+@evaluate_asset(automation_condition=on_new_checkpoint, partitions_def=CHECKPOINT_PARTITIONS, pool="evaluation",
+                deps=[dg.AssetKey("qlora_adapter"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
+                kinds={"pytorch"}, tags=GPU,
+                description="One checkpoint's report: EM, token F1, ROUGE, JSON fields, loss, and the forgetting "
+                            "check.")
 @publishes_artifacts
-def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
-                          evaluator: Evaluator, dedup: Deduplicator) -> dg.MaterializeResult:
-    layout = Layout(store.path())
+def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStore, evaluator: Evaluator,
+                          dedup: Deduplicator) -> dg.MaterializeResult:
+    layout = store.layout
     key = context.partition_key
     out = layout.evaluation(key)
-    base_dir = base.local_dir(layout.base_model(base.slug()))
-    inputs = _inputs(layout, base_dir, evaluator, checkpoint_dir(layout, key))
+    handle = BaseModelHandle.read(layout.base_model_handle())
+    inputs = _inputs(layout, handle, evaluator, layout.checkpoint(key))
     if is_fresh(out, inputs):
         context.log.info(f"{key}: checkpoint and held-out data unchanged since its report: reusing it")
         report = json.loads((out / "report.json").read_text())
     else:
         report = evaluator.evaluate_checkpoint(
-            base_model_dir=base_dir, adapter_dir=checkpoint_dir(layout, key),
+            base_model_dir=handle.folder, **handle.load_options(), adapter_dir=layout.checkpoint(key),
             eval_path=layout.datasets() / "eval.parquet", train_path=layout.datasets() / "train.parquet",
             out_dir=out, near_pairs=dedup.near_pairs)
         record(out, inputs)
@@ -108,20 +108,21 @@ def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStor
         })
 
 
-@dg.asset(automation_condition=on_all_checkpoints_evaluated, group_name="evaluate", deps=[checkpoint_evaluation, base_baselines], kinds={"python"},
-          tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
-          description="All checkpoints of the current adapter side by side with the baselines; picks the best one.")
+@evaluate_asset(automation_condition=on_all_checkpoints_evaluated, deps=[checkpoint_evaluation, base_baselines],
+                kinds={"python"},
+                description="All checkpoints of the current adapter side by side with the baselines; picks the best "
+                            "one.")
 @publishes_artifacts
 def evaluation_summary(context: dg.AssetExecutionContext, store: ArtifactStore,
                        evaluator: Evaluator) -> dg.MaterializeResult:
-    from assets.preference_train import preference_run
     from resources.reports.summary import summarise
+    from resources.training.runs import latest_run, preference_run
 
-    layout = Layout(store.path())
+    layout = store.layout
     run = latest_run(layout)
     # DPO checkpoints are read from disk, not declared: preference_adapter starts from this summary's best_sft
     summary = summarise(evaluator, layout, run.get("checkpoints", []), preference_run(layout))
-    out = layout.root / "evaluations" / "summary.json"
+    out = layout.evaluation_summary()
     write_json(out, summary["json"])
     best = summary["json"].get("best") or {}
     return dg.MaterializeResult(

@@ -2,38 +2,39 @@
 
 import dagster as dg
 
-from assets.conditions import on_changed_inputs
-from assets.publish import model_version
+from assets import group_asset, on_changed_inputs
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.export.exporter import ExportError, Exporter
 from resources.export.gguf_export import ExportUnsupported
 from resources.export.gguf_tokenizer import TokenizerUnsupported
-from resources.layout import Layout
 from resources.publishing.publisher import Publisher
 from resources.reports.markdown import markdown_table
 
 
+MODEL_VERSION = dg.AssetKey("model_version")
+
+
 def _published_version(context: dg.AssetExecutionContext) -> str:
-    event = context.instance.get_latest_materialization_event(model_version.key)
+    event = context.instance.get_latest_materialization_event(MODEL_VERSION)
     version = event.asset_materialization.metadata.get("version") if event and event.asset_materialization else None
     if version is None:
         raise dg.Failure("model_version has not been materialised yet: there is no published version to export")
     return str(version.value)
 
 
-@dg.asset(automation_condition=on_changed_inputs, group_name="publish", deps=[model_version], kinds={"gguf"},
-          owners=["team:ml"], code_version="1",
-          description="The published version as GGUF files for llama.cpp and Ollama (exporter.formats), each read "
-                      "back with transformers and compared with the merged model, with a Modelfile.")
+@group_asset("publish")(
+    automation_condition=on_changed_inputs, deps=[MODEL_VERSION], kinds={"gguf"}, tags={},
+    description="The published version as GGUF files for llama.cpp and Ollama (exporter.formats), each read back "
+                "with transformers and compared with the merged model, with a Modelfile.")
 @publishes_artifacts
 def model_export(context: dg.AssetExecutionContext, store: ArtifactStore, publisher: Publisher,
                  exporter: Exporter) -> dg.MaterializeResult:
-    root = Layout(store.path()).root
+    root = store.layout.root
     version = _published_version(context)
     rows, results = [], []
     for tensor_type in exporter.formats:
         try:
-            result = exporter.export(root, root / "registry", publisher.model_name, version, tensor_type)
+            result = exporter.export(root, store.layout.registry_root(), publisher.model_name, version, tensor_type)
         except (ExportError, ExportUnsupported, TokenizerUnsupported) as exc:
             raise dg.Failure(f"GGUF export of {version} as {tensor_type} failed: {exc}. The version itself is "
                              "published; set exporter.formats: [] to publish without exports") from exc

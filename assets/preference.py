@@ -3,11 +3,10 @@ chosen, loser rejected), cleaned, deduplicated, split and decontaminated like th
 
 import dagster as dg
 
-from assets.conditions import on_changed_inputs
+from assets import group_asset, on_changed_inputs
 from resources.artifact_store import ArtifactStore, publishes_artifacts
-from resources.dedup.engine import Deduplicator
+from resources.dedup.resource import Deduplicator
 from resources.evaluation.evaluator import Evaluator
-from resources.layout import Layout
 from resources.prepare.config import PrepareConfig
 from resources.reports.markdown import frame_table, markdown_table
 
@@ -15,18 +14,17 @@ from resources.reports.markdown import frame_table, markdown_table
 # Filled rating sheets are read from Layout.ratings() rather than declared as a dependency on human_ratings: that
 # asset sits downstream of the evaluation that DPO checkpoints feed, so the edge would close a cycle. A sheet
 # dropped there is picked up the next time the pairs are built.
-@dg.asset(automation_condition=on_changed_inputs, group_name="prepare",
-          deps=[dg.AssetKey("corrected_outputs"), dg.AssetKey("training_datasets")],
-          kinds={"python", "parquet"}, tags={"compute": "cpu"}, owners=["team:data"], code_version="1",
-          description="DPO pairs from corrections and filled rating sheets: PII-scrubbed, deduplicated, split so no "
-                      "SFT held-out prompt is trained on, decontaminated; every input pair in the ledger.")
+@group_asset("prepare")(
+    automation_condition=on_changed_inputs, deps=[dg.AssetKey("corrected_outputs"), dg.AssetKey("training_datasets")],
+    description="DPO pairs from corrections and filled rating sheets: PII-scrubbed, deduplicated, split so no SFT "
+                "held-out prompt is trained on, decontaminated; every input pair in the ledger.")
 @publishes_artifacts
 def preference_pairs(context: dg.AssetExecutionContext, store: ArtifactStore, prepare: PrepareConfig,
                      dedup: Deduplicator, evaluator: Evaluator) -> dg.MaterializeResult:
     from resources.datasets.benchmark_items import benchmark_items
     from resources.preference.build import build_preferences, data_version
 
-    layout = Layout(store.path())
+    layout = store.layout
     result = build_preferences(layout, prepare=prepare, dedup=dedup, benchmark_items=benchmark_items(evaluator))
     for warning in result.warnings:
         context.log.warning(warning)
@@ -57,7 +55,7 @@ def preference_pairs(context: dg.AssetExecutionContext, store: ArtifactStore, pr
 def pairs_accounted(store: ArtifactStore) -> dg.AssetCheckResult:
     from resources.preference.checks import accounting_problems
 
-    table, problems = accounting_problems(Layout(store.path()))
+    table, problems = accounting_problems(store.layout)
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={"pairs_in": dg.MetadataValue.int(int(table["pairs_in"].sum())),
@@ -70,7 +68,7 @@ def pairs_accounted(store: ArtifactStore) -> dg.AssetCheckResult:
 def no_held_out_prompt_in_train(store: ArtifactStore) -> dg.AssetCheckResult:
     from resources.preference.checks import held_out_prompts_in_train
 
-    found = held_out_prompts_in_train(Layout(store.path()))
+    found = held_out_prompts_in_train(store.layout)
     return dg.AssetCheckResult(
         passed=not found,
         metadata={"leaks": dg.MetadataValue.int(len(found)),

@@ -1,36 +1,33 @@
 """Prepared datasets: normalise + scrub PII, deduplicate (exact + MinHash LSH), trim and split without leaks."""
 
-
-
 import dagster as dg
-
-from assets.conditions import on_changed_inputs, on_new_drops
 import pandas as pd
 
+from assets import group_asset, on_changed_inputs, on_new_drops
 from resources.reports.markdown import frame_table, markdown_table
 from resources.datasets.tables import all_source_rows, read_table
-from resources.dedup.engine import Deduplicator
+from resources.dedup.resource import Deduplicator
 from resources.evaluation.evaluator import Evaluator
-from resources.layout import Layout
-from resources.model.base_model import BaseModel
+from resources.model.handle import BaseModelHandle
 from resources.prepare.config import PrepareConfig
 from resources.schema import EXAMPLE_COLUMNS, LEDGER_COLUMNS, SOURCES, example_text
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.storage import atomic_dir, content_hash, write_json, write_parquet
 
 SOURCE_KEYS = [dg.AssetKey(s) for s in SOURCES]
+prepare_asset = group_asset("prepare")
 
 
-@dg.asset(automation_condition=on_new_drops, group_name="prepare", deps=SOURCE_KEYS, kinds={"python", "parquet"}, tags={"compute": "cpu"},
-          owners=["team:data"], code_version="1",
-          description="Every kept source row in one chat schema: Unicode/mojibake/HTML/whitespace fixed, PII scrubbed.")
+@prepare_asset(automation_condition=on_new_drops, deps=SOURCE_KEYS,
+               description="Every kept source row in one chat schema: Unicode/mojibake/HTML/whitespace fixed, "
+                           "PII scrubbed.")
 @publishes_artifacts
 def normalised_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
                         prepare: PrepareConfig) -> dg.MaterializeResult:
     from resources.prepare.cleaning import clean_examples
     from resources.prepare.accounting import merge_ledgers
 
-    layout = Layout(store.path())
+    layout = store.layout
     examples, source_ledger = all_source_rows(layout)
     cleaned, ledger, stats = clean_examples(examples, prepare)
     with atomic_dir(layout.normalised()) as tmp:
@@ -54,15 +51,15 @@ def normalised_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
         })
 
 
-@dg.asset(automation_condition=on_changed_inputs, group_name="prepare", deps=[normalised_examples], kinds={"python", "parquet"}, tags={"compute": "cpu"},
-          owners=["team:data"], code_version="1",
-          description="Exact and near-duplicates removed across sources and drops (datasketch MinHash LSH, incremental).")
+@prepare_asset(automation_condition=on_changed_inputs, deps=[normalised_examples],
+               description="Exact and near-duplicates removed across sources and drops (datasketch MinHash LSH, "
+                           "incremental).")
 @publishes_artifacts
 def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
                           dedup: Deduplicator) -> dg.MaterializeResult:
     from resources.datasets.duplicates import apply_duplicates
 
-    layout = Layout(store.path())
+    layout = store.layout
     examples = read_table(layout.normalised(), "examples.parquet", EXAMPLE_COLUMNS)
     upstream_ledger = read_table(layout.normalised(), "ledger.parquet", LEDGER_COLUMNS)
     items = pd.DataFrame({"id": examples["id"], "text": [example_text(r) for r in examples.to_dict("records")],
@@ -89,21 +86,21 @@ def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStor
         })
 
 
-@dg.asset(automation_condition=on_changed_inputs, group_name="prepare", deps=[deduplicated_examples, dg.AssetKey("base_model")],
-          kinds={"python", "parquet"}, tags={"compute": "cpu"}, owners=["team:data"], code_version="2",
-          description="Train and held-out sets: trimmed by base-model tokens, split by duplicate cluster, decontaminated.")
+@prepare_asset(automation_condition=on_changed_inputs, deps=[deduplicated_examples, dg.AssetKey("base_model")],
+               code_version="2",
+               description="Train and held-out sets: trimmed by base-model tokens, split by duplicate cluster, "
+                           "decontaminated.")
 @publishes_artifacts
 def training_datasets(context: dg.AssetExecutionContext, store: ArtifactStore, prepare: PrepareConfig,
-                      dedup: Deduplicator, base: BaseModel, evaluator: Evaluator) -> dg.MaterializeResult:
+                      dedup: Deduplicator, evaluator: Evaluator) -> dg.MaterializeResult:
     from resources.datasets.benchmark_items import benchmark_items
     from resources.datasets.build import build_datasets
     from resources.prepare.decontaminate import contaminated_items
 
-    layout = Layout(store.path())
-    base_dir = base.local_dir(layout.base_model(base.slug()))
-    result = build_datasets(layout, prepare=prepare, dedup=dedup, base_model_dir=base_dir,
-                            trust_remote_code=base.trust_remote_code,
-                            benchmark_items=benchmark_items(evaluator))
+    layout = store.layout
+    base = BaseModelHandle.read(layout.base_model_handle())  # its tokenizer trims the examples
+    result = build_datasets(layout, prepare=prepare, dedup=dedup, base_model_dir=base.folder,
+                            trust_remote_code=base.trust_remote_code, benchmark_items=benchmark_items(evaluator))
     out = layout.datasets()
     found = contaminated_items(result.decontamination)
     unseen = result.unseen

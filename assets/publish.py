@@ -7,13 +7,13 @@ from importlib.metadata import version as package_version
 import dagster as dg
 import pandas as pd
 
-from assets.conditions import on_changed_inputs, on_new_evaluation
+from assets import group_asset, on_changed_inputs, on_new_evaluation
 from resources.reports.display import shown
 from resources.reports.markdown import markdown_table
-from assets.train import checkpoint_dir, model_version as base_model_version
 from resources.layout import Layout
 from resources.evaluation.evaluator import Evaluator
 from resources.model.base_model import BaseModel
+from resources.model.handle import BaseModelHandle
 from resources.publishing.held_out import CurrentHeldOut
 from resources.publishing.publisher import Publisher
 from resources.artifact_store import ArtifactStore, publishes_artifacts
@@ -22,16 +22,15 @@ from resources.training.launcher import Trainer
 from resources.model.gguf import read_origin
 
 
-def _registry_root(store: ArtifactStore):
-    return Layout(store.path()).root / "registry"
+publish_asset = group_asset("publish")
 
 
-def _current_held_out(layout: Layout, base: BaseModel, evaluator: Evaluator, publisher: Publisher) -> CurrentHeldOut:
+def _current_held_out(layout: Layout, evaluator: Evaluator, publisher: Publisher) -> CurrentHeldOut:
     """Today's held-out set, on which the candidate and the promoted version are compared."""
-    base_dir = base.local_dir(layout.base_model(base.slug()))
-    return CurrentHeldOut(evaluator, layout.datasets() / "eval.parquet", base_dir, base_model_version(base_dir),
+    handle = BaseModelHandle.read(layout.base_model_handle())
+    return CurrentHeldOut(evaluator, layout.datasets() / "eval.parquet", handle.folder, handle.version,
                           scores_dir=lambda version: layout.version_scores(publisher.model_name, version),
-                          trust_remote_code=base.trust_remote_code, allow_pickle=base.allow_pickle)
+                          **handle.load_options())
 
 
 def _comparison_metadata(compared: dict) -> dict:
@@ -47,7 +46,7 @@ def _comparison_metadata(compared: dict) -> dict:
             "base_zero_shot_value": number(compared.get("base_zero_shot"))}
 
 
-def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict, base_dir,
+def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict, handle: BaseModelHandle,
                held_out: CurrentHeldOut) -> dict:
     from resources.training.checkpointing import read_state
 
@@ -55,17 +54,20 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
     stats = json.loads((datasets / "stats.json").read_text())
     train = pd.read_parquet(datasets / "train.parquet", columns=["source"])
     best = summary["best"]
+    chosen = layout.checkpoint(best["checkpoint"])
     return {
         "code_version": package_version("privft"),
-        "base_model": {"name": base.name, "revision": base.revision, "licence": base.licence_text(base_dir), "origin": read_origin(base_dir),
-                       "trust_remote_code": base.trust_remote_code, "data_version": base_model_version(base_dir)},
+        "base_model": {"name": handle.name, "revision": handle.revision, "licence": base.licence_text(handle.folder),
+                       "origin": read_origin(handle.folder), "trust_remote_code": handle.trust_remote_code,
+                       "data_version": handle.version},
         "upstream": {"training_datasets": content_hash(datasets / "train.parquet", datasets / "eval.parquet"),
-                     "base_model": base_model_version(base_dir),
-                     "qlora_adapter": content_hash(*checkpoint_dir(layout, best["checkpoint"]).glob("adapter_*"))},
+                     "base_model": handle.version,
+                     "qlora_adapter": content_hash(*chosen.glob("adapter_*"))},
         "sources": {k: int(v) for k, v in train["source"].value_counts().sort_index().items()},
         # what the chosen checkpoint was trained with (a DPO checkpoint: objective, beta and its DPO schedule)
-        "training": read_state(checkpoint_dir(layout, best["checkpoint"])).get("config") or trainer.train_config().to_dict(),
-        "evaluation": {"primary_metric": summary["primary_metric"], "higher_is_better": summary["primary_metric"] != "loss",
+        "training": read_state(chosen).get("config") or trainer.train_config().to_dict(),
+        "evaluation": {"primary_metric": summary["primary_metric"],
+                       "higher_is_better": summary["primary_metric"] != "loss",
                        "primary_value": best["value"], "checkpoints": summary["checkpoints"],
                        "baselines": summary["baselines"], "chosen": best["checkpoint"],
                        # the summary was computed from the current training_datasets (see on_new_evaluation)
@@ -73,34 +75,34 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
         "significance": summary.get("significance") or {},
         "significance_unseen": summary.get("significance_unseen") or {},
         "forgetting": {"flag": best["forgetting_flagged"],
-                       "detail": next((c["forgetting"] for c in summary["checkpoints"] if c["checkpoint"] == best["checkpoint"]), {})},
+                       "detail": next((c["forgetting"] for c in summary["checkpoints"]
+                                       if c["checkpoint"] == best["checkpoint"]), {})},
         "leakage": {"count": len(stats.get("leaks", [])), "detail": stats.get("decontamination", {})},
         "training_records": stats.get("record_set"),
     }
 
 
-@dg.asset(automation_condition=on_new_evaluation, group_name="publish",
-          deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
-          kinds={"pytorch", "safetensors"}, tags={"compute": "gpu"}, owners=["team:ml"], code_version="2",
-          description="The best checkpoint merged into the base (reloaded in the publish dtype), verified, "
-                      "with card and manifest.")
+@publish_asset(automation_condition=on_new_evaluation,
+               deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
+               kinds={"pytorch", "safetensors"}, code_version="2",
+               description="The best checkpoint merged into the base (reloaded in the publish dtype), verified, "
+                           "with card and manifest.")
 @publishes_artifacts
 def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel, trainer: Trainer,
                   evaluator: Evaluator, publisher: Publisher) -> dg.MaterializeResult:
-    layout = Layout(store.path())
-    summary = json.loads((layout.root / "evaluations" / "summary.json").read_text())
+    layout = store.layout
+    summary = json.loads(layout.evaluation_summary().read_text())
     best = summary.get("best")
     if not best:
         raise dg.Failure("no checkpoint is eligible for publishing: every one is flagged for forgetting or lacks "
                          "the primary metric (see evaluation_summary)")
-    base_dir = base.local_dir(layout.base_model(base.slug()))
-    held_out = _current_held_out(layout, base, evaluator, publisher)
-    info = _card_info(layout, base, trainer, summary, base_dir, held_out)
+    handle = BaseModelHandle.read(layout.base_model_handle())
+    held_out = _current_held_out(layout, evaluator, publisher)
+    info = _card_info(layout, base, trainer, summary, handle, held_out)
     inputs = {**info["upstream"], "code_version": info["code_version"]}
-    published = publisher.publish_version(_registry_root(store), base_model_dir=base_dir,
-                                          adapter_dir=checkpoint_dir(layout, best["checkpoint"]), inputs=inputs,
-                                          card_info=info, trust_remote_code=base.trust_remote_code,
-                                          allow_pickle=base.allow_pickle, held_out=held_out)
+    published = publisher.publish_version(layout.registry_root(), base_model_dir=handle.folder,
+                                          adapter_dir=layout.checkpoint(best["checkpoint"]), inputs=inputs,
+                                          card_info=info, **handle.load_options(), held_out=held_out)
     merge = published.manifest.get("merge", {})
     card = (published.path / "MODEL_CARD.md").read_text()
     context.log.info(f"version {published.version} {'published' if published.created else 'already existed'}")
@@ -115,18 +117,18 @@ def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base:
                   "path": dg.MetadataValue.path(str(published.path))})
 
 
-@dg.asset(automation_condition=on_changed_inputs, group_name="publish", deps=[model_version], kinds={"python"},
-          tags={"compute": "gpu"}, owners=["team:ml"], code_version="2",
-          description="Moves the promoted pointer to the new version only if it beats the promoted one on the current "
-                      "held-out set (re-evaluating that one there if needed), beats the base model zero-shot, and "
-                      "every other gate passes.")
+@publish_asset(automation_condition=on_changed_inputs, deps=[model_version], kinds={"python"}, code_version="2",
+               description="Moves the promoted pointer to the new version only if it beats the promoted one on the "
+                           "current held-out set (re-evaluating that one there if needed), beats the base model "
+                           "zero-shot, and every other gate passes.")
 @publishes_artifacts
-def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel, evaluator: Evaluator,
+def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore, evaluator: Evaluator,
                    publisher: Publisher) -> dg.MaterializeResult:
-    registry = publisher.registry(_registry_root(store))
+    layout = store.layout
+    registry = publisher.registry(layout.registry_root())
     candidate = max(registry.versions(), key=lambda v: (registry.path(v) / "manifest.json").stat().st_mtime)
-    held_out = _current_held_out(Layout(store.path()), base, evaluator, publisher)
-    result = publisher.promote_if_better(_registry_root(store), candidate, held_out)
+    held_out = _current_held_out(layout, evaluator, publisher)
+    result = publisher.promote_if_better(layout.registry_root(), candidate, held_out)
     context.log.info(f"gate {'passed' if result.passed else 'failed'} for {candidate}: " + "; ".join(result.reasons))
     promoted = registry.promoted()
     return dg.MaterializeResult(
@@ -135,27 +137,28 @@ def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore, base
                   "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in result.reasons)),
                   **_comparison_metadata(result.compared),
                   "promoted": promoted or "none",
-                  "path": dg.MetadataValue.path(str(registry.path(promoted) if promoted else _registry_root(store)))})
+                  "path": dg.MetadataValue.path(str(registry.path(promoted) if promoted else layout.registry_root()))})
 
 
-@dg.asset(automation_condition=on_changed_inputs, group_name="publish", deps=[promoted_model], kinds={"pytorch"},
-          tags={"compute": "gpu"}, owners=["team:ml"], code_version="1",
-          description="The promoted model answers fixed prompts; latency of the merged model beside base + adapter.")
+@publish_asset(automation_condition=on_changed_inputs, deps=[promoted_model], kinds={"pytorch"},
+               description="The promoted model answers fixed prompts; latency of the merged model beside base + "
+                           "adapter.")
 @publishes_artifacts
-def smoke_inference(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
+def smoke_inference(context: dg.AssetExecutionContext, store: ArtifactStore,
                     publisher: Publisher) -> dg.MaterializeResult:
-    layout = Layout(store.path())
-    registry = publisher.registry(_registry_root(store))
+    layout = store.layout
+    registry = publisher.registry(layout.registry_root())
     promoted = registry.promoted()
     if not promoted:
         raise dg.Failure("no promoted model version yet: promoted_model has not passed its gate")
-    result = publisher.smoke(_registry_root(store), promoted, base.local_dir(layout.base_model(base.slug())),
-                             trust_remote_code=base.trust_remote_code)
+    handle = BaseModelHandle.read(layout.base_model_handle())
+    result = publisher.smoke(layout.registry_root(), promoted, handle.folder, **handle.load_options())
     answers = [(a["prompt"], a["merged"], "yes" if a["equal"] else "NO") for a in result.get("answers", [])]
     latency = result.get("latency", {})
     return dg.MaterializeResult(
         metadata={"version": promoted,
                   "reused_earlier_result": dg.MetadataValue.bool(bool(result.get("reused"))),
-                  "answers": dg.MetadataValue.md(markdown_table(["prompt", "merged model", "same as base+adapter"], answers)),
+                  "answers": dg.MetadataValue.md(markdown_table(["prompt", "merged model", "same as base+adapter"],
+                                                                answers)),
                   "merged_latency_s": shown(latency.get("merged_s")),
                   "base_plus_adapter_latency_s": shown(latency.get("base_plus_adapter_s"))})

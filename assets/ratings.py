@@ -4,27 +4,27 @@ import json
 
 import dagster as dg
 
-from assets.conditions import on_new_evaluation
+from assets import group_asset, on_new_evaluation
 from resources.artifact_store import ArtifactStore, publishes_artifacts
-from resources.layout import Layout
 from resources.reports.display import shown
 from resources.storage import content_hash
 
 FILLED = "filled.csv"
+evaluate_asset = group_asset("evaluate")
 
 
 # on_new_evaluation, like the merge: a new baseline alone (the training set changed, training still running) must
 # not make a sheet from the old summary's best checkpoint; the sheet follows the summary once it is recomputed
-@dg.asset(automation_condition=on_new_evaluation, group_name="evaluate",
-          deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("base_baselines")], kinds={"html", "csv"},
-          tags={"compute": "cpu"}, owners=["team:ml"], code_version="1",
-          description="Blinded pairwise sheet (best checkpoint vs base zero-shot, A/B order randomised) for raters.")
+@evaluate_asset(automation_condition=on_new_evaluation,
+                deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("base_baselines")], kinds={"html", "csv"},
+                description="Blinded pairwise sheet (best checkpoint vs base zero-shot, A/B order randomised) for "
+                            "raters.")
 @publishes_artifacts
 def rating_sheet(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
     from resources.evaluation.ratings import export_rating_sheet, pair_predictions
 
-    layout = Layout(store.path())
-    summary = json.loads((layout.root / "evaluations" / "summary.json").read_text())
+    layout = store.layout
+    summary = json.loads(layout.evaluation_summary().read_text())
     best = (summary.get("best") or {}).get("checkpoint")
     if not best:
         raise dg.Failure("no best checkpoint to rate yet (see evaluation_summary)")
@@ -39,15 +39,15 @@ def rating_sheet(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.
                   "drop_filled_sheet_here": dg.MetadataValue.path(str(out / FILLED))})
 
 
-@dg.asset(group_name="evaluate", deps=[rating_sheet], kinds={"python"}, tags={"compute": "cpu"},
-          owners=["team:ml"], code_version="1",
-          description="Win rate of the tuned model over the base from a filled rating sheet, with a 95 % interval.")
+@evaluate_asset(deps=[rating_sheet], kinds={"python"},
+                description="Win rate of the tuned model over the base from a filled rating sheet, with a 95 % "
+                            "interval.")
 @publishes_artifacts
 def human_ratings(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
     from resources.evaluation.ratings import ingest_ratings
 
-    layout = Layout(store.path())
-    summary = json.loads((layout.root / "evaluations" / "summary.json").read_text())
+    layout = store.layout
+    summary = json.loads(layout.evaluation_summary().read_text())
     folder = layout.ratings() / (summary.get("best") or {}).get("checkpoint", "")
     filled = folder / FILLED
     if not filled.exists():

@@ -4,15 +4,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets import GPU, group_asset
 from resources.artifact_store import ArtifactStore, publishes_artifacts
 from resources.model.base_model import BaseModel
 from resources.sources.catalog import SourceCatalog
 from resources.teacher.generate import TeacherConfig, drop_name, generate_drop, read_seed_prompts
 
 
-@dg.asset(group_name="sources", kinds={"pytorch", "jsonl"}, tags={"compute": "gpu"}, owners=["team:data"],
-          code_version="1",
-          description="Teacher model answers seed prompts; scored rows land as a teacher_synthetic drop (sensor ingests it).")
+@group_asset("sources")(kinds={"pytorch", "jsonl"}, tags=GPU,
+                        description="Teacher model answers seed prompts; scored rows land as a teacher_synthetic drop "
+                                    "(sensor ingests it).")
 @publishes_artifacts
 def teacher_generation(context: dg.AssetExecutionContext, store: ArtifactStore, teacher: TeacherConfig,
                        catalog: SourceCatalog) -> dg.MaterializeResult:

@@ -5,7 +5,7 @@ import os
 
 import dagster as dg
 
-from assets.partitions import DROP_PARTITIONS
+from assets import DROP_PARTITIONS
 from pipelines.drop_watch import scan
 from pipelines.jobs import ingest_jobs, train_job
 from resources.schema import SOURCES

@@ -39,11 +39,10 @@ def _dedup(argv: list[str]) -> int:
 
 def _promote(argv: list[str]) -> int:
     from pipelines.environment import build_resources
-    from resources.layout import Layout
     from resources.publishing.promote_cli import main
 
     resources = build_resources()  # the configured registry and model are the defaults
-    return main(argv, default_registry=str(Layout(resources["store"].path()).root / "registry"),
+    return main(argv, default_registry=str(resources["store"].layout.registry_root()),
                 default_model=resources["publisher"].model_name)
 
 

@@ -19,6 +19,7 @@ from pipelines.automation import all_schedules, all_sensors  # noqa: E402
 from pipelines.dead_runs import dead_run_sensor  # noqa: E402
 from pipelines.environment import build_resources  # noqa: E402
 from pipelines.jobs import all_jobs  # noqa: E402
+from pipelines.provenance import erasure_requests, provenance_lookup_job  # noqa: E402
 from pipelines.run_names import label_asset_runs  # noqa: E402
 
 
@@ -31,11 +32,11 @@ def build_definitions(settings: dict[str, dict[str, Any]] | None = None) -> dg.D
     return dg.Definitions(
         assets=[*sources.source_assets,
                 *dg.load_assets_from_modules([prepare, preference, train, evaluate, ratings, publish]),
-                *provenance.provenance_assets, *optional],
+                provenance.erasure_report, *optional],
         asset_checks=[*all_checks, *preference.preference_checks],
-        jobs=[*all_jobs, *provenance.provenance_jobs],
+        jobs=[*all_jobs, provenance_lookup_job],
         schedules=all_schedules,
-        sensors=[*all_sensors, *provenance.provenance_sensors, dead_run_sensor, label_asset_runs],
+        sensors=[*all_sensors, erasure_requests, dead_run_sensor, label_asset_runs],
         resources=resources,
     )
 

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from assets.partitions import CHECKPOINT_PARTITIONS, DROP_PARTITIONS
+from assets import CHECKPOINT_PARTITIONS, DROP_PARTITIONS
 from resources.schema import SOURCES
 
 ingest_jobs = {

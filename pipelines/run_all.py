@@ -13,12 +13,12 @@ from typing import Callable
 
 import dagster as dg
 
-from assets.partitions import CHECKPOINT_PARTITIONS, DROP_PARTITIONS
+from assets import DROP_PARTITIONS, register_checkpoints
 from pipelines.dead_runs import process_tags, sweep_dead_runs
 from pipelines.redelivery import redelivered
-from resources.layout import Layout
 from resources.reports.run_summary import run_summary
 from resources.schema import SOURCES
+from resources.training.runs import latest_run, preference_run
 
 
 def _execute(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, log: Callable[[str], None],
@@ -37,10 +37,8 @@ def _execute(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, log: 
 
 def _evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, log: Callable[[str], None], keys: list[str],
               verbose: bool) -> None:
-    known = set(instance.get_dynamic_partitions(CHECKPOINT_PARTITIONS.name))
+    register_checkpoints(instance, keys)
     for key in keys:
-        if key not in known:
-            instance.add_dynamic_partitions(CHECKPOINT_PARTITIONS.name, [key])
         _execute(defs, "evaluate_checkpoint_job", instance, log, partition_key=key, verbose=verbose)
 
 
@@ -78,15 +76,11 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance,
             ingested += 1
     _execute(defs, "train_job", instance, log, verbose=verbose)
 
-    layout = Layout(defs.resources["store"].path())
-    from assets.train import latest_run
-
+    layout = defs.resources["store"].layout
     checkpoints = latest_run(layout).get("checkpoints", [])
     _evaluate(defs, instance, log, checkpoints, verbose)
     ran = [f"{ingested} new drop(s) ingested", "prepare + train", f"{len(checkpoints)} checkpoint evaluation(s)"]
     if defs.resources["dpo"].enabled:  # DPO starts from the best SFT checkpoint, so after SFT's evaluations
-        from assets.preference_train import preference_run
-
         _execute(defs, "preference_job", instance, log, verbose=verbose)
         dpo_checkpoints = preference_run(layout).get("checkpoints", [])
         _evaluate(defs, instance, log, dpo_checkpoints, verbose)

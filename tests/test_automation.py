@@ -6,7 +6,7 @@ import json
 
 import dagster as dg
 
-from assets.conditions import on_changed_inputs
+from assets import on_changed_inputs
 from pipelines.automation import build_drop_sensor
 from resources.sources.catalog import SourceCatalog
 
@@ -133,7 +133,7 @@ def test_drops_ingested_before_the_sensor_ran_are_not_ingested_again(tmp_path):
 
 
 def test_merge_waits_for_a_new_evaluation_not_for_new_training_data():
-    from assets.conditions import on_new_evaluation
+    from assets import on_new_evaluation
 
     versions = {"data": "a", "summary": "x"}
 
@@ -200,7 +200,7 @@ def test_summary_waits_for_training_and_every_checkpoint_evaluation():
     """Seen live: a new baseline made the summary (and so a merge) run mid-training, on the old checkpoints."""
     import threading
 
-    from assets.conditions import on_all_checkpoints_evaluated
+    from assets import on_all_checkpoints_evaluated
 
     checkpoints = dg.DynamicPartitionsDefinition(name="test_checkpoints")
     versions = {"baselines": "a"}

@@ -82,15 +82,16 @@ def test_preference_adapter_says_why_it_trains_nothing(tmp_path, best_sft, pairs
 
     import dagster as dg
 
-    from assets.preference_train import preference_adapter, preference_run
+    from assets.preference_train import preference_adapter
     from preference_sets import pair_rows, write_pairs
     from resources.artifact_store import ArtifactStore
     from resources.model.base_model import BaseModel
     from resources.training.launcher import Trainer
     from resources.training.preference_settings import PreferenceTrainer
+    from resources.training.runs import preference_run
 
     layout = Layout(tmp_path / "artifacts")
-    write_json(layout.root / "evaluations" / "summary.json", {"best": best_sft, "best_sft": best_sft})
+    write_json(layout.evaluation_summary(), {"best": best_sft, "best_sft": best_sft})
     write_pairs(layout.preferences() / "train.parquet", pair_rows(pairs))
     with dg.instance_for_test() as instance:
         result = dg.materialize([preference_adapter], instance=instance, resources={

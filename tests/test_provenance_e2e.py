@@ -13,9 +13,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.provenance import erasure_requests
 from conftest import REPO, pipeline_settings
 from pipelines.definitions import build_definitions
+from pipelines.provenance import erasure_requests
 from pipelines.run_all import run_pipeline
 from resources.layout import Layout
 from resources.provenance.inbox import ErasureInbox

@@ -8,8 +8,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.provenance import erasure_report, erasure_requests, provenance_lookup_job
+from assets.provenance import erasure_report
 from assets.sources import source_assets
+from pipelines.provenance import erasure_requests, provenance_lookup_job
 from resources.layout import Layout
 from resources.provenance.erasure import apply_request
 from resources.provenance.erasure_log import entries
@@ -129,7 +130,7 @@ def test_lookup_job_and_erasure_report_metadata(tmp_path):
 
 
 def test_erased_rows_leave_the_dedup_index_so_a_later_copy_is_kept(tmp_path):
-    from resources.dedup.engine import Deduplicator
+    from resources.dedup.resource import Deduplicator
     from resources.dedup.index import MinHashIndex
 
     w = make_world(tmp_path, version=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.partitions import DROP_PARTITIONS
+from assets import DROP_PARTITIONS
 from assets.sources import source_assets
 from resources.artifact_store import ArtifactStore
 from resources.sources import SourceCatalog

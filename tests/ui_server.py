@@ -89,11 +89,10 @@ def populate(home: Path, settings: dict, log=lambda message: None, publish: bool
     """
     import dagster as dg
 
-    from assets.partitions import CHECKPOINT_PARTITIONS
-    from assets.train import latest_run
+    from assets import register_checkpoints
     from pipelines.definitions import build_definitions
     from pipelines.run_all import register_drops
-    from resources.layout import Layout
+    from resources.training.runs import latest_run
 
     defs = build_definitions(settings)
 
@@ -108,8 +107,8 @@ def populate(home: Path, settings: dict, log=lambda message: None, publish: bool
             for drop in drops:
                 execute(f"ingest_{source}", instance, partition_key=drop)
         execute("train_job", instance)
-        checkpoints = latest_run(Layout(defs.resources["store"].path())).get("checkpoints", [])
-        instance.add_dynamic_partitions(CHECKPOINT_PARTITIONS.name, checkpoints)
+        checkpoints = latest_run(defs.resources["store"].layout).get("checkpoints", [])
+        register_checkpoints(instance, checkpoints)
         for key in checkpoints:
             execute("evaluate_checkpoint_job", instance, partition_key=key)
         if publish:
