@@ -10,8 +10,8 @@ import json
 import pandas as pd
 import pytest
 
-from resources.dedup.engine import Deduplicator
-from resources.evaluation.evaluator import prompt_text
+from resources.dedup.resource import Deduplicator
+from resources.evaluation.engine import prompt_text
 from resources.evaluation.ratings import export_rating_sheet
 from resources.layout import Layout
 from resources.prepare.config import PrepareConfig
@@ -115,8 +115,8 @@ def test_every_input_pair_has_one_fate_with_a_reason(built):
 def test_pii_is_scrubbed_from_prompt_chosen_and_rejected(built):
     _, _, sets, _ = built
     pair = pd.concat(sets.values()).set_index("id").loc["corrected_outputs/d1.jsonl/1"]
-    assert "[EMAIL]" in json.loads(pair["prompt"])[0]["content"]
-    assert pair["chosen"] == "Yes, call us on [PHONE]." and pair["rejected"] == "Pay to [IBAN] first."
+    assert "[EMAIL_1]" in json.loads(pair["prompt"])[0]["content"]
+    assert pair["chosen"] == "Yes, call us on [PHONE_1]." and pair["rejected"] == "Pay to [IBAN_1] first."
     text = pd.concat(sets.values()).to_json(orient="records")
     assert "jane.doe" not in text and "1234567" not in text and "DE8937" not in text
     # the duplicate's id travels with the survivor, so an erasure of row 6 finds this pair

@@ -87,10 +87,10 @@ def test_clean_examples_scrubs_normalises_and_filters_empty_answers():
     assert list(out["id"]) == ["reviewed_interactions/2026-11/1", "reviewed_interactions/2026-11/2",
                                "reviewed_interactions/2026-11/4"]
     first = json.loads(out.iloc[0]["messages"])
-    assert first[1]["content"] == "Mail me at [EMAIL] about A-10234"
+    assert first[1]["content"] == "Mail me at [EMAIL_1] about A-10234"
     assert first[2]["content"] == out.iloc[0]["reference"] == "Done, shipped."  # NBSP became a space
     second = json.loads(out.iloc[1]["messages"])
-    assert second[1]["content"] == "Café order 2026-11-01, call [PHONE]"
+    assert second[1]["content"] == "Café order 2026-11-01, call [PHONE_1]"
     assert out.iloc[1]["reference"] == "Your order is on its way."
     assert out.iloc[2]["messages"] == table.iloc[3]["messages"]
 
@@ -99,7 +99,7 @@ def test_clean_examples_scrubs_normalises_and_filters_empty_answers():
     bad = ledger[ledger["state"] == "filtered"]
     assert list(bad["id"]) == ["reviewed_interactions/2026-11/3"]
     assert list(bad["reason"]) == ["empty_answer"] and list(bad["stage"]) == ["normalise"]
-    assert stats["pii"] == {"email": 1, "phone": 1, "iban": 0, "card": 0}
+    assert {k: v for k, v in stats["pii"].items() if v} == {"email": 1, "phone": 1}
     # answer 1 (html+ws, counted once although it is also the reference), answer 3, user 2 (mojibake), answer 2 (ws)
     assert stats["normalise"]["mojibake"] == 1
     assert stats["normalise"]["html"] == 2

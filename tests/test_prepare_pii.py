@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -11,6 +12,11 @@ from hypothesis import strategies as st
 from resources.prepare.cleaning import clean_examples
 from resources.prepare.pii import iban_valid, luhn_valid, scrub_pii
 from resources.schema import EXAMPLE_COLUMNS, make_example
+
+
+def untyped(text: str) -> str:
+    """Placeholders without their number ("[EMAIL_2]" -> "[EMAIL]"), for tables that test detection alone."""
+    return re.sub(r"\[([A-Z_]+?)_\d+\]", r"[\1]", text)
 
 
 @pytest.mark.parametrize("text, expected, kind", [
@@ -47,7 +53,7 @@ from resources.schema import EXAMPLE_COLUMNS, make_example
 ])
 def test_personal_data_is_replaced(text, expected, kind):
     out, counts = scrub_pii(text)
-    assert out == expected
+    assert untyped(out) == expected
     assert counts[kind] == expected.count(f"[{kind.upper()}]") and sum(counts.values()) == counts[kind]
 
 
@@ -83,9 +89,9 @@ def test_mixed_message_counts_each_type():
     text = ("Hi, I'm Jane (jane@example.com, +49 151 2345 6789). Refund order A-10234 of 1.299,00 EUR from "
             "2026-11-01 to DE89 3704 0044 0532 0130 00, paid with 4111 1111 1111 1111.")
     out, counts = scrub_pii(text)
-    assert out == ("Hi, I'm Jane ([EMAIL], [PHONE]). Refund order A-10234 of 1.299,00 EUR from "
-                   "2026-11-01 to [IBAN], paid with [CARD].")
-    assert counts == {"email": 1, "phone": 1, "iban": 1, "card": 1}
+    assert out == ("Hi, I'm [PERSON_1] ([EMAIL_1], [PHONE_1]). Refund order A-10234 of 1.299,00 EUR from "
+                   "2026-11-01 to [IBAN_1], paid with [CARD_1].")
+    assert counts == {"person": 1, "email": 1, "phone": 1, "iban": 1, "card": 1}
 
 
 def test_checksums():
@@ -113,8 +119,10 @@ def test_scrubbing_is_idempotent(text):
 
 
 @SETTINGS
-@given(st.text(alphabet=st.characters(blacklist_categories=("Nd",), blacklist_characters="@"), max_size=200))
-def test_text_without_digits_or_at_is_unchanged(text):
+@given(st.text(alphabet=st.characters(blacklist_categories=("Nd", "Lu", "Lt"), blacklist_characters="@"),
+               max_size=200))
+def test_text_without_digits_at_or_capitals_is_unchanged(text):
+    """Every kind needs a digit, an "@" or a capitalised name; lower-case prose without them is never touched."""
     if any(c.isdigit() for c in text):  # a few non-Nd characters (superscripts) still count as digits
         return
     assert scrub_pii(text) == (text, {})
@@ -129,7 +137,7 @@ def _luhn_complete(body: str) -> str:
 def test_any_valid_card_is_found(first, middle, sep):
     number = _luhn_complete(first + middle)
     shown = sep.join(number[i:i + 4] for i in range(0, 16, 4))
-    assert scrub_pii(f"paid with {shown}.") == ("paid with [CARD].", {"card": 1})
+    assert scrub_pii(f"paid with {shown}.") == ("paid with [CARD_1].", {"card": 1})
 
 
 @SETTINGS
@@ -138,7 +146,7 @@ def test_any_valid_german_iban_is_found(bban, spaced):
     check = 98 - int("".join(str(int(c, 36)) for c in bban + "DE00")) % 97
     iban = f"DE{check:02d}{bban}"
     shown = " ".join(iban[i:i + 4] for i in range(0, len(iban), 4)) if spaced else iban
-    assert scrub_pii(f"to {shown} please") == ("to [IBAN] please", {"iban": 1})
+    assert scrub_pii(f"to {shown} please") == ("to [IBAN_1] please", {"iban": 1})
 
 
 @SETTINGS
@@ -164,10 +172,13 @@ def test_tool_call_arguments_and_tool_results_are_scrubbed():
                          columns=list(EXAMPLE_COLUMNS))
     out, ledger, stats = clean_examples(table)
     cleaned = json.loads(out["messages"][0])
-    scrubbed = {"to": "[EMAIL]", "retries": 3, "cc": [{"address": "[EMAIL]", "phone": "[PHONE]"}], "order": "A-1234"}
+    # one conversation: the address in the call and in the tool's result is the same [EMAIL_1]
+    scrubbed = {"to": "[EMAIL_1]", "retries": 3, "cc": [{"address": "[EMAIL_2]", "phone": "[PHONE_1]"}],
+                "order": "A-1234"}
     assert cleaned[1]["tool_calls"] == [{**call, "function": {"name": "send_mail", "arguments": scrubbed}}]
-    assert cleaned[2] == {"role": "tool", "content": '{"sent_to": "[EMAIL]"}', "tool_call_id": "c1"}
-    assert stats["pii"] == {"email": 3, "phone": 1, "iban": 0, "card": 0} and list(ledger["state"]) == ["kept"]
+    assert cleaned[2] == {"role": "tool", "content": '{"sent_to": "[EMAIL_1]"}', "tool_call_id": "c1"}
+    assert {k: v for k, v in stats["pii"].items() if v} == {"email": 3, "phone": 1}
+    assert list(ledger["state"]) == ["kept"]
     assert "@" not in out["messages"][0]
 
     unscrubbed, _, _ = clean_examples(table, pii=False)  # the switch covers tool calls too

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from resources.prepare.cleaning import _settings, clean_message, clean_text
+from resources.prepare.cleaning import _settings, clean_message, clean_text, scrub_conversation
 from resources.prepare.normalise import CHANGE_KEYS
 from resources.prepare.pii import PII_KEYS
 from resources.preference.schema import pair_problem, prompt_problem
@@ -40,9 +40,12 @@ def clean_pairs(raw: list[dict[str, Any]], cfg: Any = None) -> tuple[list[dict[s
             continue
         why = prompt_problem(pair["prompt"])  # structure first: cleaning reads every message's content
         if not why:
-            prompt = [clean_message(m, norm, pii, changes, found) for m in pair["prompt"]]
-            chosen, rejected = (clean_text(pair[k], norm, pii, changes, found) if isinstance(pair[k], str)
+            prompt = [clean_message(m, norm, changes) for m in pair["prompt"]]
+            chosen, rejected = (clean_text(pair[k], norm, changes) if isinstance(pair[k], str)
                                 else pair[k] for k in ("chosen", "rejected"))
+            if pii:  # one conversation: the prompt and both answers share their placeholders
+                (prompt, chosen, rejected), conv = scrub_conversation([prompt, chosen, rejected])
+                found.update(conv.counts)
             why = pair_problem(prompt, chosen, rejected)
         if why:
             ledger.append(entry(pair, REJECTED, STAGE, reason=why))

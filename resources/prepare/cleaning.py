@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
 from resources.prepare.normalise import CHANGE_KEYS, NormaliseConfig, normalise_text
-from resources.prepare.pii import PII_KEYS, scrub_pii
+from resources.prepare.pii import PII_KEYS
+from resources.prepare.scrubber import Conversation
 from resources.schema import EXAMPLE_COLUMNS, FILTERED, KEPT, LEDGER_COLUMNS, ledger_entry, messages_of
 
 STAGE = "normalise"
@@ -35,35 +37,77 @@ def _settings(cfg: Any, pii: bool | None) -> tuple[NormaliseConfig, bool]:
     return cfg.normalise_config(), bool(cfg.pii) if pii is None else pii
 
 
-def clean_text(text: str, norm: NormaliseConfig, pii: bool, changes: Counter, found: Counter) -> str:
+def clean_text(text: str, norm: NormaliseConfig, changes: Counter) -> str:
     out, ch = normalise_text(text or "", norm)
     changes.update(ch)
-    if pii:
-        out, f = scrub_pii(out)
-        found.update(f)
     return out
 
 
-def scrub_value(value: Any, found: Counter) -> Any:
+def strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings_in(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from strings_in(v)
+
+
+def scrub_value(value: Any, conv: Conversation) -> Any:
     """``value`` with PII scrubbed from every string it holds; keys, numbers and structure are left alone."""
     if isinstance(value, str):
-        out, f = scrub_pii(value)
-        found.update(f)
-        return out
+        return conv.scrub(value)
     if isinstance(value, dict):
-        return {k: scrub_value(v, found) for k, v in value.items()}
+        return {k: scrub_value(v, conv) for k, v in value.items()}
     if isinstance(value, list):
-        return [scrub_value(v, found) for v in value]
+        return [scrub_value(v, conv) for v in value]
     return value
 
 
-def clean_message(m: dict[str, Any], norm: NormaliseConfig, pii: bool, changes: Counter, found: Counter) -> dict:
-    out = {**m, "content": clean_text(m.get("content", ""), norm, pii, changes, found)}
-    if pii and m.get("tool_calls"):
-        out["tool_calls"] = [{**c, "function": {**c["function"],
-                                                "arguments": scrub_value(c["function"].get("arguments"), found)}}
-                             for c in m["tool_calls"]]
+def scrub_conversation(values: list[Any], conv: Conversation | None = None) -> tuple[list[Any], Conversation]:
+    """Scrub the values of one conversation with one set of placeholders. Every string is read before any is
+    replaced, so a name first written in full in a later turn is also replaced where an earlier turn used it."""
+    conv = conv or Conversation()
+    for text in strings_in(values):
+        conv.learn(text)
+    return [scrub_value(v, conv) for v in values], conv
+
+
+def clean_message(m: dict[str, Any], norm: NormaliseConfig, changes: Counter) -> dict:
+    """The message with its content normalised; tool-call arguments are only scrubbed, never normalised."""
+    return {**m, "content": clean_text(m.get("content", ""), norm, changes)}
+
+
+def scrubbable(m: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a message scrubbing reads: its content and its tool-call arguments (and nothing else)."""
+    return {"content": m.get("content", ""), "tool_calls": m.get("tool_calls") or []}
+
+
+def _scrubbed_message(m: dict[str, Any], scrubbed: dict[str, Any]) -> dict[str, Any]:
+    out = {**m, "content": scrubbed["content"]}
+    if m.get("tool_calls"):
+        out["tool_calls"] = [{**c, "function": {**c["function"], "arguments": s["function"].get("arguments")}}
+                             for c, s in zip(m["tool_calls"], scrubbed["tool_calls"])]
     return out
+
+
+# Columns the pipeline itself writes (ids, provenance, row numbers): never free text, never scrubbed.
+_STRUCTURAL = frozenset({"id", "source", "drop", "row", "origin_ids", "messages"})
+
+
+def _scrub_example(row: dict, cleaned: list[dict], same_reference: bool, found: Counter) -> tuple[dict, list]:
+    """Every free-text field of one example (messages, reference, task, timestamps, extra columns) scrubbed
+    as one conversation."""
+    fields = sorted(k for k, v in row.items() if isinstance(v, str) and k not in _STRUCTURAL
+                    and not (same_reference and k == "reference"))
+    (messages, values), conv = scrub_conversation([[scrubbable(m) for m in cleaned], [row[k] for k in fields]])
+    found.update(conv.counts)
+    cleaned = [_scrubbed_message(m, s) for m, s in zip(cleaned, messages)]
+    row = {**row, **dict(zip(fields, values))}
+    if same_reference:
+        row["reference"] = [m["content"] for m in cleaned if m.get("role") == "assistant"][-1]
+    return row, cleaned
 
 
 def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None = None
@@ -81,7 +125,7 @@ def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None 
         except (json.JSONDecodeError, TypeError) as exc:
             raise ValueError(f"example {rec.get('id')!r}: messages is not a JSON list of {{role, content}} "
                              f"({exc}); fix the source reader that produced it") from exc
-        cleaned = [clean_message(m, norm, do_pii, changes, found) for m in msgs]
+        cleaned = [clean_message(m, norm, changes) for m in msgs]
         answers = [m["content"] for m in cleaned if m.get("role") == "assistant"]
         entry = dict(id=rec["id"], source=rec.get("source", ""), drop=rec.get("drop", ""), file="",
                      line=int(rec.get("row", 0) or 0), stage=STAGE)
@@ -92,11 +136,12 @@ def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None 
             ledger.append(ledger_entry(**entry, state=FILTERED, reason="empty_user_turn"))
             continue
         raw_answers = [m.get("content", "") for m in msgs if m.get("role") == "assistant"]
-        if rec.get("reference", "") == raw_answers[-1]:
-            reference = answers[-1]  # the usual case: the same text, cleaned and counted once
-        else:
-            reference = clean_text(rec.get("reference", ""), norm, do_pii, changes, found)
-        kept_rows.append({**rec, "messages": json.dumps(cleaned, ensure_ascii=False), "reference": reference})
+        same_reference = rec.get("reference", "") == raw_answers[-1]  # the usual case: cleaned and counted once
+        reference = answers[-1] if same_reference else clean_text(rec.get("reference", ""), norm, changes)
+        row = {**rec, "reference": reference}
+        if do_pii:
+            row, cleaned = _scrub_example(row, cleaned, same_reference, found)
+        kept_rows.append({**row, "messages": json.dumps(cleaned, ensure_ascii=False)})
         ledger.append(ledger_entry(**entry, state=KEPT))
     columns = list(EXAMPLE_COLUMNS) + [c for c in examples.columns if c not in EXAMPLE_COLUMNS]
     out = pd.DataFrame(kept_rows, columns=columns)

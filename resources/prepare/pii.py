@@ -1,4 +1,7 @@
-"""Replace personal data in free text by typed placeholders: [EMAIL], [PHONE], [IBAN], [CARD].
+"""The structured detectors of the PII scrubber: e-mail addresses, phone numbers, IBANs and payment cards.
+
+resources/prepare/scrubber.py runs these first, then presidio for names, addresses and ids, and replaces
+everything found by numbered placeholders; ``scrub_pii`` is its one-text entry point.
 
 The hard part is not finding numbers but leaving the ordinary ones alone: order ids (A-10234), prices
 (1.299,00 EUR), dates (2026-11-01, 01.02.2026), times, years, postcodes and quantities are what the model must
@@ -8,8 +11,8 @@ learn to extract, so every numeric detector is shaped narrowly and checked:
 - PHONE: an explicit international prefix (+CC / 00CC), a national trunk prefix (0 then area code), a North
   American (555) 123-4567 shape, or any 7-15 digit number right after a word like "phone" or "tel"; dates and
   ZIP+4 codes are excluded by shape.
-Detectors run in that order (email first: addresses contain digits) and placeholders contain no digits and no
-"@", so scrubbing twice changes nothing.
+Detectors run in that order (email first: addresses contain digits); each masks what it found with characters that
+are neither digits nor "@" nor letters, so no later detector reads the same digits again.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import re
 from collections import Counter
 
 EMAIL, PHONE, IBAN, CARD = "[EMAIL]", "[PHONE]", "[IBAN]", "[CARD]"
-PII_KEYS = ("email", "phone", "iban", "card")
+# Every kind the scrubber replaces (resources/prepare/scrubber.py); the ledger and the metadata count each.
+PII_KEYS = ("person", "address", "email", "phone", "iban", "card", "national_id", "ip", "account", "birth_date")
 
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*\.[^\W\d_]{2,}"
                     r"(?![\w-]|\.[^\W_])")
@@ -64,21 +68,6 @@ def _iban_at(text: str, start: int) -> int:
     return -1
 
 
-def _scrub_iban(text: str, counts: Counter) -> str:
-    out, pos = [], 0
-    for m in _IBAN_START.finditer(text):
-        if m.start() < pos:
-            continue
-        end = _iban_at(text, m.start())
-        if end > 0:
-            out.append(text[pos:m.start()])
-            out.append(IBAN)
-            counts["iban"] += 1
-            pos = end
-    out.append(text[pos:])
-    return "".join(out)
-
-
 # --- payment cards ------------------------------------------------------------------------------------------
 # Card layouts: one run of 13-19 digits, 4-4-4-4 with an optional last group (13-19 digits), or Amex 4-6-5.
 _CARD = re.compile(r"(?<![\w+.,/:-])(?:\d{13,19}"
@@ -113,7 +102,8 @@ _B = r"(?<![\w+.,/:\-])"          # not glued to a word, a decimal, a date or an
 _E = r"(?![\w]|[.,/:\-]\d)"       # and not continued by one either
 _GROUPS = r"\d+(?:[ \-]\d+)*"     # digit groups joined by single spaces or dashes (mandatory: no ambiguity)
 _INTL = rf"(?:\+|\b00)[1-9]\d{{0,2}}(?:[ \-]?\(0\))?[ \-]?(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}"
-_NATIONAL = rf"(?:\(0[1-9]\d{{0,4}}\)[ \-]?|0[1-9]\d{{0,4}}(?:[ ]?/[ ]?|[ \-]?)){_GROUPS}"
+_NATIONAL = (rf"(?:\(0[1-9]\d{{0,4}}\)[ \-]?|0[1-9]\d{{0,4}}(?:[ ]?/[ ]?|[ \-]?)){_GROUPS}"
+             r"|0[1-9]\d{1,4}(?:\.\d{2,5}){2,3}")  # 0170.555.0003; dates of that shape are excluded below
 _NANP = r"\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4}"
 _PHONE = re.compile(rf"{_B}(?:(?P<intl>{_INTL})|(?P<nanp>{_NANP})|(?P<national>{_NATIONAL})){_E}")
 # A number of any shape right after "phone", "tel.", "call me on" etc. is a phone number even without prefix.
@@ -158,30 +148,55 @@ def _keyword_phone_sub(counts: Counter):
     return sub
 
 
-def _scrub_once(text: str, counts: Counter) -> str:
-    def email_sub(m: re.Match) -> str:
-        counts["email"] += 1
-        return EMAIL
+# Same-length masking keeps every offset valid across passes; a private-use character is no word character, digit
+# or "@", so a masked value bounds its neighbours exactly as a placeholder would.
+MASK = "\ue000"
 
-    out = _EMAIL.sub(email_sub, text) if "@" in text else text
+
+def _mask_once(text: str, spans: list[tuple[int, int, str]]) -> str:
+    def masked(kind: str, start: int, end: int) -> str:
+        spans.append((start, end, kind))
+        return MASK * (end - start)
+
+    counts: Counter = Counter()
+    card, phone, keyword_phone = _card_sub(counts), _phone_sub(counts), _keyword_phone_sub(counts)
+    out = _EMAIL.sub(lambda m: masked("email", *m.span()), text) if "@" in text else text
     if not any(c.isdigit() for c in out):
         return out
-    out = _scrub_iban(out, counts)
-    out = _CARD.sub(_card_sub(counts), out)
-    out = _PHONE.sub(_phone_sub(counts), out)
-    return _KEYWORD_PHONE.sub(_keyword_phone_sub(counts), out)
+    parts, pos = [], 0
+    for m in _IBAN_START.finditer(out):
+        if m.start() >= pos and (end := _iban_at(out, m.start())) > 0:
+            parts += [out[pos:m.start()], masked("iban", m.start(), end)]
+            pos = end
+    out = "".join(parts) + out[pos:]
+    out = _CARD.sub(lambda m: masked("card", *m.span()) if card(m) == CARD else m.group(0), out)
+    out = _PHONE.sub(lambda m: masked("phone", *m.span()) if phone(m) == PHONE else m.group(0), out)
+    return _KEYWORD_PHONE.sub(lambda m: m.group("kw") + masked("phone", *m.span("number"))
+                              if keyword_phone(m) != m.group(0) else m.group(0), out)
+
+
+def structured_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of every e-mail address, IBAN, payment card and phone number in ``text``.
+
+    Repeated until nothing changes: a found value changes its neighbours' boundaries (two numbers glued together
+    are only told apart once the first is gone). Every pass that finds something removes digits or "@", so this
+    ends.
+    """
+    spans: list[tuple[int, int, str]] = []
+    while text:
+        out = _mask_once(text, spans)
+        if out == text:
+            break
+        text = out
+    return sorted(spans)
 
 
 def scrub_pii(text: str) -> tuple[str, Counter]:
-    """Replace e-mail addresses, IBANs, payment cards and phone numbers; return the text and counts per type."""
-    counts: Counter = Counter()
-    if not text:
-        return text or "", counts
-    # Repeat until nothing changes: a replacement changes its neighbours' boundaries (two numbers glued
-    # together are only told apart once the first is gone), and scrubbing must be idempotent. Every pass that
-    # changes something removes digits or "@", so this ends.
-    while True:
-        out = _scrub_once(text, counts)
-        if out == text:
-            return out, counts
-        text = out
+    """Scrub one text on its own (a conversation of one turn): typed, numbered placeholders and counts per kind.
+
+    Every kind the scrubber knows is replaced (resources/prepare/scrubber.py); this is the one-string entry point.
+    """
+    from resources.prepare.scrubber import Conversation
+
+    conv = Conversation()
+    return conv.scrub(text), conv.counts
