@@ -104,16 +104,18 @@ def test_bad_requests_are_clear_errors(registry, tmp_path):
 
 
 def test_the_cli_exports_a_named_version_into_a_folder(registry, tmp_path, capsys):
+    from pipelines.environment import build_resources
     from resources.export.cli import main
 
+    resources = build_resources({"store": {"root": str(tmp_path / "artifacts")}})
     out = tmp_path / "out"
     assert main(["--version", "v-000000000001", "--format", "gguf", "--type", "f16", "--out", str(out),
-                 "--registry", str(registry), "--model", MODEL]) == 0
+                 "--registry", str(registry), "--model", MODEL], resources) == 0
     folder = out / f"{MODEL}-v-000000000001-f16"
     assert (folder / "Modelfile").is_file() and "verified" in capsys.readouterr().out
-    assert main(["--version", "v-nope", "--registry", str(registry), "--model", MODEL]) == 1
+    assert main(["--version", "v-nope", "--registry", str(registry), "--model", MODEL], resources) == 1
     assert "no version 'v-nope'" in capsys.readouterr().err
-    assert main(["--version", "v-000000000001", "--format", "onnx"]) == 2
+    assert main(["--version", "v-000000000001", "--format", "onnx"], resources) == 2
 
 
 def test_a_chat_template_ollama_cannot_be_given_still_exports_with_the_template_inside_the_gguf(registry, tmp_path):
@@ -128,3 +130,30 @@ def test_a_chat_template_ollama_cannot_be_given_still_exports_with_the_template_
     assert "TEMPLATE" not in text.replace("# no TEMPLATE", "") and "# no TEMPLATE: the chat template" in text
     assert 'PARAMETER stop "<|end|>"' in text  # the EOS token still stops generation
     assert "FIRST" in _gguf_fields(result.gguf)["tokenizer.chat_template"]
+
+
+TF517_DECODER = {"type": "Sequence", "decoders": [  # what transformers 5.17 writes for a GGUF's gpt2 tokenizer
+    {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+    {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}]}
+
+
+def _set_decoder(folder: Path, decoder: dict) -> None:
+    path = folder / "merged" / "tokenizer.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "decoder": decoder}))
+
+
+def test_a_byte_level_tokenizer_inside_a_sequence_decoder_exports(registry, tmp_path):
+    _set_decoder(registry / MODEL / "v-000000000001", TF517_DECODER)
+    result = Exporter().export(tmp_path, registry, MODEL, "v-000000000001", "f16")
+    assert result.verification["verified"]
+    assert result.verification["tokenizer"]["prompts_encoded_alike"] == 3
+
+
+def test_a_tokenizer_that_is_not_byte_level_is_refused_by_name(registry, tmp_path):
+    from resources.export.gguf_tokenizer import TokenizerUnsupported, tokenizer_metadata
+
+    sentencepiece_style = {"type": "Sequence", "decoders": [d for d in TF517_DECODER["decoders"]
+                                                             if d["type"] != "ByteLevel"]}
+    _set_decoder(registry / MODEL / "v-000000000001", sentencepiece_style)
+    with pytest.raises(TokenizerUnsupported, match="a BPE tokenizer with a Sequence decoder"):
+        tokenizer_metadata(registry / MODEL / "v-000000000001" / "merged", 512)

@@ -62,6 +62,15 @@ def _read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str |
                                template)
 
 
+def _byte_level(decoder: dict[str, Any]) -> bool:
+    """A ByteLevel decoder, alone or inside a Sequence: transformers 5.17 converts a GGUF's gpt2 tokenizer with
+    Sequence[ByteFallback, Fuse, Replace(U+2581), ByteLevel], whose extra steps touch no byte-level token (none
+    holds U+2581 or is a <0xNN> byte token), so the vocabulary is still byte-level and llama.cpp decodes it alike."""
+    if decoder.get("type") == "Sequence":
+        return any(d.get("type") == "ByteLevel" for d in decoder.get("decoders") or [])
+    return decoder.get("type") == "ByteLevel"
+
+
 def tokenizer_metadata(folder: Path | str, vocab_size: int, end_of_turn: str | None = None) -> TokenizerMeta:
     """Everything a GGUF needs to tokenize like ``folder``'s tokenizer; ``end_of_turn`` is the token that closes
     an assistant turn in its chat template (see chat_parts.py), written as llama.cpp's end-of-turn token."""
@@ -71,7 +80,7 @@ def tokenizer_metadata(folder: Path | str, vocab_size: int, end_of_turn: str | N
         raise TokenizerUnsupported(f"{folder}: no tokenizer.json; only fast (tokenizers-library) tokenizers export")
     tok = json.loads(path.read_text(encoding="utf-8"))
     model, decoder = tok.get("model") or {}, tok.get("decoder") or {}
-    if model.get("type") != "BPE" or decoder.get("type") != "ByteLevel":
+    if model.get("type") != "BPE" or not _byte_level(decoder):
         raise TokenizerUnsupported(f"{path}: a {model.get('type')} tokenizer with a {decoder.get('type')} decoder; "
                                    "only byte-level BPE tokenizers are exported to GGUF")
     pre = _pre_tokenizer_name(tok.get("pre_tokenizer"), path)
