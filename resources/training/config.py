@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resources.training.early_stopping import early_stopping_problems
+
 SCHEDULERS = ("cosine", "linear", "constant")
 OPTIMIZERS = ("auto", "adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
 # GPU speed switches: "auto" means on where a CUDA GPU is training and off on CPU (CPU runs keep the plain
@@ -27,6 +29,7 @@ QUANTIZATIONS = ("nf4", "none")
 OBJECTIVES = ("sft", "dpo")
 DPO_LOSSES = ("sigmoid", "ipo")
 DPO_ONLY = ("objective", "beta", "dpo_loss")  # set by the preference stage (dpo section), not trainer
+EARLY_STOPPING = ("eval_loss_every", "early_stopping_patience", "early_stopping_min_delta")
 
 # Fields that only change how often we write or how fast the same objective is computed, not what is learnt: a
 # checkpoint written under one value can be resumed under another (e.g. a CPU-started run resumed on a GPU).
@@ -79,6 +82,12 @@ class TrainConfig:
     objective: str = "sft"
     beta: float = 0.1  # DPO's KL strength: how far from the reference a preference may pull (typical 0.05-0.5)
     dpo_loss: str = "sigmoid"
+    # early stopping (early_stopping.py), SFT only: the mean held-out loss every eval_loss_every steps (0: never);
+    # an improving evaluation saves a checkpoint, and the run stops once early_stopping_patience evaluations in a
+    # row have not lowered the best loss by more than early_stopping_min_delta (patience 0: measure, never stop)
+    eval_loss_every: int = 0
+    early_stopping_patience: int = 0
+    early_stopping_min_delta: float = 0.0
 
     # --- conversion ----------------------------------------------------------------------------------------
     @classmethod
@@ -95,6 +104,9 @@ class TrainConfig:
         d["target_modules"] = self.target_modules_value()
         if self.objective == "sft":  # an SFT run reads as it did before DPO existed: same run folder, resumable
             for k in DPO_ONLY:
+                d.pop(k)
+        if not self.eval_loss_every:  # likewise a run without early stopping reads as it did before it existed
+            for k in EARLY_STOPPING:
                 d.pop(k)
         return d
 
@@ -167,6 +179,7 @@ class TrainConfig:
                      "the reference)")
         if self.dpo_loss not in DPO_LOSSES:
             e.append(f"dpo_loss {self.dpo_loss!r} is unknown; choose one of {list(DPO_LOSSES)}")
+        e += early_stopping_problems(self)
         tm = self.target_modules_value()
         if not tm:
             e.append("target_modules is empty: use 'all-linear' or name the modules, e.g. ['q_proj', 'v_proj']")

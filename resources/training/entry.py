@@ -8,7 +8,8 @@ materialisation whose data version is the content hash of the final adapter. By 
     torchrun --standalone --nproc_per_node=2 -m resources.training.entry --params params.json
 
 ``params.json``: ``{"base_model_dir": ..., "train_path": ..., "output_dir": ..., "config": {...TrainConfig}}``, and
-``"init_adapter"`` for a run that starts from a checkpoint (DPO from the SFT adapter).
+``"init_adapter"`` for a run that starts from a checkpoint (DPO from the SFT adapter), ``"eval_path"`` for the
+held-out set that ``eval_loss_every`` measures (early stopping).
 Imports ``dagster_pipes`` only (never ``dagster``), so it runs in a bare GPU image or a Kubernetes pod.
 """
 
@@ -37,14 +38,14 @@ def run_training(params: dict[str, Any], reporter: Reporter, dist: Dist) -> dict
         raise ValueError(f"training parameters lack {missing}; expected {list(PARAM_KEYS)} and 'config'")
     cfg = TrainConfig.from_dict(params.get("config") or {})
     artifacts = params.get("artifacts") or {}
-    init = params.get("init_adapter") or None
+    init, heldout = params.get("init_adapter") or None, params.get("eval_path") or None
     if not artifacts.get("uri"):
         return train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"], reporter, dist,
-                     init_adapter=init)
+                     init_adapter=init, eval_path=heldout)
     mirror, output = _shared_artifacts(artifacts, params, dist)
     result = train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"],
                    PublishingReporter(reporter, mirror, output) if dist.is_main else reporter, dist,
-                   init_adapter=init)
+                   init_adapter=init, eval_path=heldout)
     if dist.is_main:
         mirror.push([output])
     return result
@@ -61,6 +62,8 @@ def _shared_artifacts(artifacts: dict[str, Any], params: dict[str, Any], dist: D
         pulled = [rel["base_model_dir"], Path(rel["train_path"]).parent.as_posix(), rel["output_dir"]]
         if params.get("init_adapter"):  # the SFT checkpoint a DPO run starts from
             pulled.append(Path(params["init_adapter"]).relative_to(mirror.root).as_posix())
+        if params.get("eval_path"):  # the held-out set early stopping measures (beside train.parquet as a rule)
+            pulled.append(Path(params["eval_path"]).parent.relative_to(mirror.root).as_posix())
         mirror.pull(pulled)
     barrier(dist)
     return mirror, rel["output_dir"]
@@ -95,7 +98,11 @@ def materialization_metadata(result: dict[str, Any]) -> dict[str, Any]:
         "train_log": {"raw_value": result["train_log"], "type": "path"},
         "checkpoints": {"raw_value": result["checkpoints"], "type": "json"},
         "resumed_from_step": result["resumed_from"] if result["resumed_from"] is not None else 0,
+        "stop_reason": result.get("stop_reason"),
     }
+    best = result.get("heldout") or {}
+    if best.get("best_step") is not None and math.isfinite(best["best_loss"]):
+        md.update(best_heldout_step=best["best_step"], best_heldout_loss=best["best_loss"])
     return {k: v for k, v in md.items() if v is not None}
 
 
@@ -132,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 params = {k: pipes.get_extra(k) for k in PARAM_KEYS}
                 params["config"] = pipes.extras.get("config") or {}
                 params["init_adapter"] = pipes.extras.get("init_adapter")
+                params["eval_path"] = pipes.extras.get("eval_path")
                 params["artifacts"] = pipes.extras.get("artifacts") or {}
                 params = broadcast_object(dist, params)
                 result = run_training(params, PipesReporter(pipes), dist)

@@ -60,6 +60,9 @@ class Trainer(dg.ConfigurableResource):
     fused_loss: str = "auto"  # "auto" | "on" | "off"; auto = on for CUDA GPUs (see resources/training/speed.py)
     liger_kernels: str = "auto"
     frozen_in_compute_dtype: str = "auto"
+    eval_loss_every: int = 0  # held-out loss every N steps (0: off); see resources/training/early_stopping.py
+    early_stopping_patience: int = 0
+    early_stopping_min_delta: float = 0.0
 
     def train_config(self) -> TrainConfig:
         # always the SFT objective: the preference stage derives its DPO config from this one (dpo section)
@@ -91,11 +94,13 @@ class Trainer(dg.ConfigurableResource):
 
     def run(self, context, *, base_model_dir: str | Path, train_path: str | Path, output_dir: str | Path,
             artifacts: dict[str, str] | None = None, config: TrainConfig | None = None,
-            init_adapter: str | Path | None = None) -> dg.PipesClientCompletedInvocation:
+            init_adapter: str | Path | None = None,
+            eval_path: str | Path | None = None) -> dg.PipesClientCompletedInvocation:
         """Validate, then train in a child process; resumes from the last checkpoint in ``output_dir``.
 
         ``config`` replaces this resource's own TrainConfig (the preference stage's DPO settings);
-        ``init_adapter`` is a checkpoint the adapter starts from instead of a fresh one.
+        ``init_adapter`` is a checkpoint the adapter starts from instead of a fresh one; ``eval_path`` the
+        held-out set that ``eval_loss_every`` measures.
 
         ``artifacts`` ({"uri", "root"}) names the shared artifact storage when there is one: a pod on another
         node then pulls its inputs from there and publishes every checkpoint there (entry.py).
@@ -113,6 +118,8 @@ class Trainer(dg.ConfigurableResource):
                   "output_dir": str(output_dir), "config": cfg.to_dict()}
         if init_adapter:
             extras["init_adapter"] = str(init_adapter)
+        if eval_path:
+            extras["eval_path"] = str(eval_path)
         if artifacts and artifacts.get("uri"):
             extras["artifacts"] = artifacts
         context.log.info(f"training with {' '.join(self.command())} into {output_dir}")

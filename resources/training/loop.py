@@ -1,13 +1,12 @@
 """The QLoRA training loop: read it top to bottom.
 
 data (tokenise, pack, seeded order) -> model (4-bit base + LoRA) -> optimiser and schedule -> resume from the
-last complete checkpoint if there is one -> steps (gradient accumulation, clipping, logging) -> checkpoints.
+last complete checkpoint -> steps (accumulation, clipping, logging, held-out loss, early stop) -> checkpoints.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from pathlib import Path
@@ -19,10 +18,11 @@ from resources.training.checkpointing import (adapter_hash, latest_checkpoint, l
 from resources.training.config import TrainConfig
 from resources.training.dataset import BatchStream
 from resources.training.distributed import Dist, all_reduce_sum, barrier, gather_objects
+from resources.training.early_stopping import MAX_STEPS_REACHED, EarlyStopping
+from resources.training.heldout import HeldOutLoss
 from resources.training.output_lock import output_lock
 from resources.training.reporting import Reporter, SilentReporter
-
-TRAIN_LOG = "train_log.jsonl"
+from resources.training.train_log import TRAIN_LOG, append_record, truncate_log
 
 
 class ResumeMismatch(RuntimeError):
@@ -31,26 +31,28 @@ class ResumeMismatch(RuntimeError):
 
 def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, output_dir: Path | str,
           reporter: Reporter | None = None, dist: Dist | None = None,
-          init_adapter: Path | str | None = None) -> dict[str, Any]:
+          init_adapter: Path | str | None = None, eval_path: Path | str | None = None) -> dict[str, Any]:
     """Train (or resume training) a LoRA adapter; checkpoints land in ``output_dir/checkpoint-<step>/``.
 
     ``init_adapter``: a checkpoint to start from instead of a fresh adapter (DPO: the SFT checkpoint, also the
-    frozen reference; see objective.py).
+    frozen reference; see objective.py). ``eval_path``: the held-out set ``cfg.eval_loss_every`` measures on.
 
     The main rank holds ``output_dir``'s lock throughout: a second trainer there is refused (output_lock.py)."""
     dist = dist or Dist.from_env()
     if not dist.is_main:
-        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter)
+        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter, eval_path)
     with output_lock(output_dir, log=(reporter or Reporter()).log):
-        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter)
+        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter, eval_path)
 
 
 def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, output_dir: Path | str,
-           reporter: Reporter | None, dist: Dist, init_adapter: Path | str | None) -> dict[str, Any]:
+           reporter: Reporter | None, dist: Dist, init_adapter: Path | str | None,
+           eval_path: Path | str | None) -> dict[str, Any]:
     import torch
     from transformers import set_seed
 
     from resources.model.loading import compute_dtype, load_tokenizer
+    from resources.storage import content_hash
     from resources.training.objective import load_training_data, loss_module, start_policy
     from resources.training.optim import make_optimizer, make_scheduler
     from resources.training.qlora_model import build_qlora_model, load_adapter_weights
@@ -72,6 +74,8 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     training = load_training_data(cfg, tokenizer, train_path, init_adapter)
     data, stream, data_hash = training.data, training.stream, training.data_hash
     reporter.log(training.summary)
+    stopper, heldout = EarlyStopping.of(cfg), HeldOutLoss.for_run(cfg, eval_path, tokenizer, dist, reporter.log)
+    data_hash += "+heldout:" + content_hash(eval_path) if heldout else ""  # it decides where the run ends
 
     # --- model, optimiser, schedule -------------------------------------------------------------------------
     device = dist.device()
@@ -96,7 +100,7 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     else:
         torch.manual_seed(cfg.seed + dist.rank)  # LoRA init is done; now dropout masks differ per rank
     if dist.is_main:
-        _truncate_log(output_dir / TRAIN_LOG, state["step"])
+        truncate_log(output_dir / TRAIN_LOG, state["step"])
 
     net = loss_module(cfg, model, device)
     reporter.log(f"objective: {cfg.objective}, speed: fused_loss={net is not model}, "
@@ -116,7 +120,8 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     start_step, loop_started = state["step"], time.time()
     last_loss = state["loss_history"][-1][1] if state["loss_history"] else float("nan")
     upcoming = _step_inputs(stream, state["micro_batches"], accum, dist)
-    for step in range(start_step + 1, cfg.max_steps + 1):
+    # a run that stopped early resumes to nothing: its last checkpoint holds the stop reason
+    for step in range(start_step + 1, (start_step if state.get("stop_reason") else cfg.max_steps) + 1):
         t_step = time.time()
         first = state["micro_batches"]
         micro, tokens, targets = upcoming
@@ -161,12 +166,15 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
             margin, right = prefs.tolist()
             record.update(pairs=int(targets), reward_margin=margin / max(targets, 1),
                           reward_accuracy=right / max(targets, 1))
+        if stopper.due(step):  # after the step's timing: eval_s is apart from step_s
+            record.update(stopper.record(state, step, heldout.loss(model, autocast)), eval_s=heldout.seconds)
+            reporter.heldout(record)
+        state["stop_reason"] = stopper.stop_reason(state) or (MAX_STEPS_REACHED if step == cfg.max_steps else None)
         if dist.is_main:
-            with open(output_dir / TRAIN_LOG, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+            append_record(output_dir / TRAIN_LOG, record)
         reporter.step(record)
 
-        if step % cfg.save_every == 0 or step == cfg.max_steps:
+        if step % cfg.save_every == 0 or state["stop_reason"] or record.get("improved"):
             rngs = gather_objects(dist, rng_state())
             if dist.is_main:
                 path = save_checkpoint(output_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
@@ -174,6 +182,8 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
                                                                              world))
                 reporter.checkpoint({"step": step, "path": str(path), "loss": last_loss})
             barrier(dist)
+        if state["stop_reason"]:
+            break
 
     # --- result ---------------------------------------------------------------------------------------------
     checkpoints = [{"step": read_state(p)["step"], "path": str(p), "loss": read_state(p)["loss"]}
@@ -184,8 +194,10 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
               "resumed_from": read_state(resumed_from)["step"] if resumed_from else None,
               "adapter_hash": adapter_hash(final) if final else None, "train_log": str(output_dir / TRAIN_LOG),
               "examples": len(data.docs), "rows": len(stream.rows), "skipped": data.skipped,
-              "truncated": data.truncated}
-    reporter.log(f"done: step {result['steps']} loss {last_loss:.4f} in {result['seconds']:.0f}s")
+              "truncated": data.truncated, "stop_reason": state.get("stop_reason") or MAX_STEPS_REACHED,
+              "heldout": state.get("heldout")}
+    reporter.log(f"done: step {result['steps']} loss {last_loss:.4f} in {result['seconds']:.0f}s; "
+                 f"{result['stop_reason']}")
     return result
 
 
@@ -222,18 +234,3 @@ def _check_resumable(checkpoint: Path, cfg: TrainConfig, data_hash: str) -> None
     if prev.get("data_hash") != data_hash:
         raise ResumeMismatch(f"{checkpoint} was trained on different data (hash {prev.get('data_hash')}, now "
                              f"{data_hash}); train into a new output folder, or delete {checkpoint.parent} to restart")
-
-
-def _truncate_log(log_path: Path, step: int) -> None:
-    """Drop log lines of steps after the checkpoint we resume from: they will be run (and logged) again."""
-    from resources.storage import atomic_file
-
-    if not log_path.exists():
-        return
-    keep = []
-    for line in log_path.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(json.JSONDecodeError):  # a line cut by a kill is dropped too
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line + "\n")
-    with atomic_file(log_path) as tmp:
-        tmp.write_text("".join(keep), encoding="utf-8")

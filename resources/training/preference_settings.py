@@ -29,7 +29,9 @@ class PreferenceTrainer(dg.ConfigurableResource):
         return dataclasses.replace(sft, objective="dpo", beta=self.beta, dpo_loss=self.loss,
                                    learning_rate=self.learning_rate, max_steps=self.max_steps,
                                    warmup_steps=self.warmup_steps, save_every=self.save_every,
-                                   micro_batch_size=self.micro_batch_size)
+                                   micro_batch_size=self.micro_batch_size,
+                                   # SFT's early stopping watches held-out SFT loss; DPO is measured per checkpoint
+                                   eval_loss_every=0, early_stopping_patience=0, early_stopping_min_delta=0.0)
 
     def problems(self, sft: TrainConfig) -> list[str]:
         """Everything wrong with these settings, named as the dpo section's keys; [] when none."""

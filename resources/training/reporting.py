@@ -26,6 +26,12 @@ class Reporter:
     def checkpoint(self, info: dict[str, Any]) -> None:
         self.log(f"checkpoint step {info['step']} loss {info['loss']:.4f} at {info['path']}")
 
+    def heldout(self, r: dict[str, Any]) -> None:
+        """A held-out loss measurement (early_stopping.py): the step's record with its heldout_* fields."""
+        self.log(f"held-out loss {r['heldout_loss']:.4f} at step {r['step']}" + (
+            " (new best)" if r["improved"] else f" (best {r['best_heldout_loss']:.4f} at step "
+                                                 f"{r['best_heldout_step']}, {r['bad_evals']} without improvement)"))
+
 
 class SilentReporter(Reporter):
     """For the ranks other than 0 of a distributed run."""
@@ -46,3 +52,9 @@ class PipesReporter(Reporter):
     def checkpoint(self, info: dict[str, Any]) -> None:
         super().checkpoint(info)
         self.pipes.report_custom_message({"event": "checkpoint", **info})
+
+    def heldout(self, r: dict[str, Any]) -> None:
+        super().heldout(r)
+        self.pipes.report_custom_message({"event": "heldout_loss", "step": r["step"], "loss": r["heldout_loss"],
+                                          "best_loss": r["best_heldout_loss"], "best_step": r["best_heldout_step"],
+                                          "improved": r["improved"]})
