@@ -14,27 +14,29 @@ import json
 from pathlib import Path
 
 from resources.evaluation.bootstrap import METRICS as PAIRED, paired_bootstrap, read_scores
+from resources.layout import Layout
+from resources.training.runs import preference_run
 
 SHOWN = ("token_f1", "rougeL", "exact_match")
 
 
 def preference_proof(root: Path, summary: dict) -> dict | None:
     """None when the run trained no DPO adapter."""
-    latest = root / "adapters" / "preference_latest.json"
-    run = json.loads(latest.read_text()) if latest.is_file() else {}
+    layout = Layout(root)
+    run = preference_run(layout)
     if not run.get("checkpoints"):
         return None
-    report_path = root / "evaluations" / "preferences" / run["run_key"] / "report.json"
+    report_path = layout.preference_evaluation(run["run_key"]) / "report.json"
     pairs = json.loads(report_path.read_text()) if report_path.is_file() else {}
     by_name = {c["checkpoint"]: c for c in summary.get("checkpoints", [])}
     sft = by_name.get((summary.get("best_sft") or {}).get("checkpoint"))
     if sft is None:
         return None
-    sft_scores = read_scores(root / "evaluations" / sft["checkpoint"] / "predictions.jsonl")
+    sft_scores = read_scores(layout.evaluation(sft["checkpoint"]) / "predictions.jsonl")
     generation = [_row("SFT", sft, None)]
     for c in summary["checkpoints"]:
         if c.get("objective") == "dpo":
-            tuned = read_scores(root / "evaluations" / c["checkpoint"] / "predictions.jsonl")
+            tuned = read_scores(layout.evaluation(c["checkpoint"]) / "predictions.jsonl")
             ids = sorted(set(tuned) & set(sft_scores))
             gain = {m: paired_bootstrap([tuned[i][m] for i in ids], [sft_scores[i][m] for i in ids])
                     for m in PAIRED} if ids else {}

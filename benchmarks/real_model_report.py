@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from real_model_preference import preference_proof, render_preference
+from resources.layout import Layout
 
 
 METRICS = ("token_f1", "rougeL", "exact_match")
@@ -26,7 +27,7 @@ def _held_out(baselines: dict, tuned: dict) -> dict:
 
 
 def proof(root: Path) -> dict:
-    summary = json.loads((root / "evaluations" / "summary.json").read_text())
+    summary = json.loads(Layout(root).evaluation_summary().read_text())
     best = summary.get("best") or {}
     checkpoint = next((c for c in summary["checkpoints"] if c["checkpoint"] == best.get("checkpoint")), None)
     if checkpoint is None:

@@ -70,9 +70,10 @@ def _artifacts(argv: list[str]) -> int:
 
 
 def _export(argv: list[str]) -> int:
+    from pipelines.environment import build_resources
     from resources.export.cli import main
 
-    return main(argv)
+    return main(argv, build_resources())
 
 
 def _runs(argv: list[str]) -> int:
@@ -82,9 +83,10 @@ def _runs(argv: list[str]) -> int:
 
 
 def _serve(argv: list[str]) -> int:
+    from pipelines.environment import build_resources
     from resources.serving.cli import main
 
-    return main(argv)
+    return main(argv, build_resources())
 
 
 COMMANDS = {"run": _run, "runs": _runs, "dedup": _dedup, "promote": _promote, "provenance": _provenance,

@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from pipelines.environment import build_resources
 from resources.publishing.registry import Registry
 from resources.serving.cli import main, resolve_version
 from resources.serving.server import free_port
@@ -52,11 +53,12 @@ def test_the_promoted_version_answers_to_the_model_name_too(registry):
 def test_what_cannot_be_served_is_named(registry, model, version, says):
     with pytest.raises(LookupError, match=says.replace("(", r"\(")):
         resolve_version(str(registry.root), model, version)
-    assert main(["--registry", str(registry.root), "--model", model] + (["--version", version] if version else [])) == 1
+    argv = ["--registry", str(registry.root), "--model", model] + (["--version", version] if version else [])
+    assert main(argv, build_resources()) == 1
 
 
 def test_other_addresses_need_to_be_asked_for(registry, capsys):
-    assert main(["--registry", str(registry.root), "--model", "support", "--host", "0.0.0.0"]) == 2
+    assert main(["--registry", str(registry.root), "--model", "support", "--host", "0.0.0.0"], build_resources()) == 2
     assert "--allow-remote" in capsys.readouterr().err
 
 

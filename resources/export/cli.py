@@ -1,14 +1,18 @@
-"""``privft export``: write a published version as a verified GGUF + Ollama Modelfile (see exporter.py)."""
+"""``privft export``: write a published version as a verified GGUF + Ollama Modelfile (see exporter.py).
+
+``resources`` are the configured ones (``pipelines/cli.py`` passes them in): the store, the publisher's model
+name and the exporter.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]], resources: Mapping[str, Any]) -> int:
     from resources.export.gguf_export import TYPES
 
     parser = argparse.ArgumentParser(prog="privft export", description="Export a published model version to GGUF "
@@ -24,15 +28,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:  # argparse exits on --help and on usage errors; a CLI function returns instead
         return int(exc.code or 0)
 
-    from pipelines.environment import build_resources
     from resources.export.exporter import ExportError
     from resources.export.gguf_export import ExportUnsupported
     from resources.export.gguf_tokenizer import TokenizerUnsupported
     from resources.publishing.registry import Registry
 
-    resources = build_resources()
     root = resources["store"].path()
-    registry_root = Path(args.registry) if args.registry else root / "registry"
+    registry_root = Path(args.registry) if args.registry else resources["store"].layout.registry_root()
     model = args.model or resources["publisher"].model_name
     version = args.version or Registry(registry_root, model).promoted()
     if not version:

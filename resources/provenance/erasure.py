@@ -113,6 +113,7 @@ def _duplicates_of(root: Path, rows: set[str]) -> set[str]:
 
 
 def _flag_versions(root: Path, versions: list[dict], rows: set[str], request_id: str) -> list[dict]:
+    from resources.layout import Layout
     from resources.publishing.registry import Registry
 
     sets = {h["record_set"] for h in hits_for_rows(root, rows)}
@@ -120,7 +121,7 @@ def _flag_versions(root: Path, versions: list[dict], rows: set[str], request_id:
     for v in versions:
         if v["record_set"] not in sets:
             continue
-        registry = Registry(root / "registry", v["model"])
+        registry = Registry(Layout(root).registry_root(), v["model"])
         earlier = registry.flags(v["version"]).get(ERASED_FLAG, {}).get("detail") or {}
         requests = sorted(set(earlier.get("requests", []) if isinstance(earlier, dict) else []) | {request_id})
         registry.mark(v["version"], ERASED_FLAG, {"requests": requests})

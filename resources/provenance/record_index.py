@@ -46,7 +46,7 @@ def model_versions(artifact_root: Path | str) -> list[dict]:
     Reads the registry's files directly (layout documented in ``resources/publishing/registry.py``) rather than
     through ``Registry``, whose module loads Dagster: a command-line lookup must answer within a second.
     """
-    base = Path(artifact_root) / "registry"
+    base = Layout(artifact_root).registry_root()
     found = []
     for model_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")) \
             if base.is_dir() else []:

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from resources.layout import Layout
+
 SHOWN = ("token_f1", "rougeL", "exact_match", "loss")
 
 
@@ -116,11 +118,11 @@ def run_summary(artifact_root: Path | str, model_name: str, ran: list[str], seco
                 incoming: Path | str | None = None) -> list[str]:
     """The end-of-run report as lines; ``ran`` names the runs this pipeline executed, ``incoming`` is the folder
     that takes new drops."""
-    root = Path(artifact_root)
-    lines = [f"pipeline complete in {seconds:.0f}s: {', '.join(ran)}; artifacts under {root}"]
-    lines.append(rows_line(root / "prepared" / "datasets"))
-    lines += evaluation_lines(_read(root / "evaluations" / "summary.json"))
-    lines += registry_lines(root / "registry" / model_name)
+    layout = Layout(artifact_root)
+    lines = [f"pipeline complete in {seconds:.0f}s: {', '.join(ran)}; artifacts under {layout.root}"]
+    lines.append(rows_line(layout.datasets()))
+    lines += evaluation_lines(_read(layout.evaluation_summary()))
+    lines += registry_lines(layout.registry(model_name))
     if incoming is not None:
         lines.append(f"new data: drop files into {Path(incoming) / '<source>'}/, then privft run again (or let the "
                      "sensors of make ui take them)")

@@ -1,15 +1,20 @@
-"""``privft serve``: the promoted model version (or a named one) behind a local OpenAI-compatible endpoint."""
+"""``privft serve``: the promoted model version (or a named one) behind a local OpenAI-compatible endpoint.
+
+``resources`` are the configured ones (``pipelines/cli.py`` passes them in): the registry under the store, the
+publisher's model name and whether the base model's code is trusted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
 
 from resources.serving.server import LOOPBACK
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]], resources: Mapping[str, Any]) -> int:
     parser = argparse.ArgumentParser(prog="privft serve", description="Serve a published model version at "
                                      "/v1/models and /v1/chat/completions (OpenAI-compatible, streaming).")
     parser.add_argument("--version", help="serve this version instead of the promoted one")
@@ -30,18 +35,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "(the endpoint has no authentication)", file=sys.stderr)
         return 2
     try:
-        folder, model_ids = resolve_version(args.registry, args.model, args.version)
+        folder, model_ids = resolve_version(args.registry or resources["store"].layout.registry_root(),
+                                            args.model or resources["publisher"].model_name, args.version)
     except LookupError as exc:
         print(f"privft serve: {exc}", file=sys.stderr)
         return 1
 
     import uvicorn
 
-    from pipelines.environment import build_resources
     from resources.serving.api import create_app
     from resources.serving.batcher import ChatModel
 
-    base = build_resources()["base"]
+    base = resources["base"]
     chat = ChatModel(folder / "merged", max_batch=args.max_batch, batch_window_s=args.batch_window_ms / 1000,
                      default_max_tokens=args.max_tokens, trust_remote_code=base.trust_remote_code)
     print(f"serving {', '.join(model_ids)} from {folder} at http://{args.host}:{args.port}/v1", flush=True)
@@ -49,15 +54,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-def resolve_version(registry: Optional[str], model: Optional[str], version: Optional[str]):
-    """(version folder, the model ids it answers to); LookupError naming what exists when it cannot."""
-    from pipelines.environment import build_resources
-    from resources.layout import Layout
+def resolve_version(root: Path | str, model: str, version: Optional[str]):
+    """(version folder, the model ids it answers to) of ``model`` in the registry at ``root``; LookupError naming
+    what exists when it cannot."""
     from resources.publishing.registry import Registry
 
-    resources = build_resources()
-    model = model or resources["publisher"].model_name
-    root = registry or Layout(resources["store"].path()).registry(model).parent
     reg = Registry(root, model)
     versions = reg.versions()
     if not versions:
