@@ -374,6 +374,12 @@ def run_child(spec: dict) -> int:
         res = run_baseline(args, base, work)
     elif args.role == "project":
         res = run_project(args, base, work, args.overrides)
+    elif args.role == "unsloth":
+        import unsloth  # noqa: F401  (before transformers, which model_facts imports: Unsloth patches it)
+        from train_throughput_unsloth import run_unsloth
+
+        res = run_unsloth(args, base, work, lora=LORA, docs=data_for(args, model_facts(base)["vocab_size"]),
+                          clock=StepClock(), facts=model_facts(base), peak_gib=peak_gib, log=log)
     else:
         res = check_adapter(base, Path(args.adapter), Path(args.reference) if args.reference else None)
     if res:
@@ -394,6 +400,8 @@ def main(argv=None) -> int:
                         "final line unless --pick NAME")
     p.add_argument("--pick", default="default", help="which project run the final line reports")
     p.add_argument("--no-baseline", action="store_true", help="skip the stock recipe (fields become null)")
+    p.add_argument("--unsloth", action="store_true", help="also run Unsloth's recipe (train_throughput_unsloth.py)")
+    p.add_argument("--unsloth-dropout", type=float, default=None, help="Unsloth's LoRA dropout (default: as ours)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work-dir", default="/tmp/privft-bench", help="random base models and checkpoints")
     p.add_argument("--log-dir", default=None, help="results.jsonl and per-side JSON (default: work dir)")
@@ -416,6 +424,10 @@ def main(argv=None) -> int:
         results["baseline"] = child(args, "baseline")
         record(Path(args.log_dir), {"shape": args.shape, **results["baseline"]})
         log(f"baseline: {results['baseline']}")
+    if args.unsloth:
+        results["unsloth"] = child(args, "unsloth")
+        record(Path(args.log_dir), {"shape": args.shape, **results["unsloth"]})
+        log(f"unsloth: {results['unsloth']}")
     for name, overrides in [("default", {})] + [parse_variant(v) for v in args.variant]:
         res = child(args, "project", label=name, overrides=overrides)
         results[name] = res
@@ -459,6 +471,12 @@ def main(argv=None) -> int:
                              "peak_gib": round(v["peak_gib"], 2) if v.get("peak_gib") is not None else None,
                              **({"error": v["error"]} if "error" in v else {})}
                          for k, v in results.items()}
+    unsloth = results.get("unsloth", {})
+    if unsloth.get("tokens_per_s"):
+        final.update({"unsloth_tokens_per_s": round(unsloth["tokens_per_s"], 1),
+                      "unsloth_peak_gib": round(unsloth["peak_gib"], 3),
+                      "vs_unsloth": round(picked["tokens_per_s"] / unsloth["tokens_per_s"], 3)
+                      if picked.get("tokens_per_s") else None})
     record(Path(args.log_dir), {"final": final})
     print(json.dumps(final), flush=True)
     return 0
