@@ -91,7 +91,7 @@ def build_rows(n_rows: int, n_planted: int, items: list[dict], seed: int) -> tup
 
 
 def run(label: str, train: pd.DataFrame, items: list[tuple[str, str]], truth: dict, **kwargs) -> dict:
-    from resources.dedup.engine import Deduplicator
+    from resources.dedup.resource import Deduplicator
     from resources.prepare.decontaminate import decontaminate
 
     empty = train.iloc[:0]

@@ -1,4 +1,4 @@
-"""Benchmark: the project's Deduplicator against the plain datasketch recipe, in one process.
+"""Benchmark: the project's dedup engine (DedupEngine) against the plain datasketch recipe, in one process.
 
     python benchmarks/dedup.py [--docs 50000] [--seed 0] [--threshold 0.8] [--num-perm 128]
 
@@ -9,8 +9,8 @@ only re-cased/re-spaced), which spreads pair similarities from ~0.5 to 1.0 aroun
 
 Both sides see the SAME shingles (word 3-grams of the normalised text, ``exact_truth.plain_normalise``: the same
 definition as ``resources/dedup/normalise.py`` in plain Python; asserted on a sample):
-- project: ``Deduplicator.deduplicate`` on the whole frame (timed: shingling, hashing, MinHash, LSH, exact
-  verification, clustering, survivors), and ``Deduplicator.self_pairs`` for the verified pairs scored below;
+- project: ``DedupEngine.deduplicate`` on the whole frame (timed: shingling, hashing, MinHash, LSH, exact
+  verification, clustering, survivors), and ``DedupEngine.self_pairs`` for the verified pairs scored below;
 - baseline: per document ``MinHash(num_perm, seed=1, scheme="affine32")`` + ``update_batch`` over the
   shingles (datasketch's default SHA-1 hash), ``MinHashLSH.insert`` for all, then ``query`` for each; its
   candidate pairs are what the plain recipe reports (timed: normalising, shingling, MinHash, insert, query).
@@ -21,7 +21,7 @@ index of each set's rarest shingles, the prefix filter, finds every such pair; t
 every planted cluster member. recall = share of those pairs found; precision = share of ALL found pairs whose
 exact Jaccard is >= threshold.
 
-``light_edits`` in the JSON: the same Deduplicator on real text (MMLU and GSM8K items, and copies of a third of
+``light_edits`` in the JSON: the same engine on real text (MMLU and GSM8K items, and copies of a third of
 them with one light edit each, ``benchmarks/light_edits.py``): recall = share of copies in their base's cluster,
 precision = share of dropped rows whose survivor is of their own family, also per edit kind. The last line
 printed is JSON.
@@ -124,7 +124,7 @@ def main() -> None:
     from datasketch import MinHash, MinHashLSH
     from exact_truth import ground_truth, jaccard, plain_normalise, plain_shingles
 
-    from resources.dedup.engine import Deduplicator
+    from resources.dedup.engine import DedupEngine
     from resources.dedup.shingles import shingles
 
     t0 = time.perf_counter()
@@ -138,7 +138,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
 
     # --- project ----------------------------------------------------------------------------------------
-    dedup = Deduplicator(threshold=t_thr, num_perm=num_perm)
+    dedup = DedupEngine(threshold=t_thr, num_perm=num_perm)
     dedup.self_pairs(texts[:100])  # warm-up: imports and the cached LSH parameters, not corpus work
     frame = pd.DataFrame({"id": [f"doc{i:07d}" for i in range(n)], "text": texts,
                           "source": "teacher_synthetic", "created_at": ""})

@@ -11,7 +11,7 @@ import unicodedata
 from collections import defaultdict
 from itertools import combinations
 
-K = 3  # the Deduplicator's default shingle size
+K = 3  # DedupSettings' default shingle size
 
 _ASCII_PUNCT = str.maketrans({chr(c): " " for c in range(128) if unicodedata.category(chr(c)).startswith("P")})
 

@@ -179,7 +179,7 @@ def make_corpus(seed: int, copied_share: float = 1 / 3) -> tuple[list[str], list
 
 
 def score(dedup, seed: int) -> dict:
-    """Run ``dedup`` (a Deduplicator) on the corpus; recall and precision, overall and per edit kind.
+    """Run ``dedup`` (a DedupEngine or the Deduplicator resource) on the corpus; recall and precision, overall and per edit kind.
 
     recall: share of edited copies that end in their base's cluster (``deduplicate``, so a copy found only
     through another copy of its base counts); precision: share of rows dropped as duplicates whose survivor is

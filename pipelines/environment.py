@@ -60,7 +60,7 @@ def environment_settings() -> dict[str, dict[str, str]]:
 
 
 def build_resources(settings: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    from resources.dedup.engine import Deduplicator
+    from resources.dedup.resource import Deduplicator
     from resources.evaluation.evaluator import Evaluator
     from resources.export.exporter import Exporter
     from resources.model.base_model import BaseModel

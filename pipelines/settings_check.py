@@ -97,28 +97,7 @@ def _catalog(r: dict[str, Any]) -> list[str]:
 
 
 def _evaluator(r: dict[str, Any]) -> list[str]:
-    from resources.evaluation.benchmarks import BenchmarkError, resolve_benchmark_files
-    from resources.evaluation.evaluator import LOWER_IS_BETTER
-    from resources.evaluation.scoring import TEXT_METRICS
-
-    ev, problems = r["evaluator"], []
-    metrics = (*TEXT_METRICS, "json_field_f1", *LOWER_IS_BETTER)
-    if ev.primary_metric not in metrics:
-        problems.append(f"evaluator.primary_metric {ev.primary_metric!r} is unknown"
-                        + closest(ev.primary_metric, metrics))
-    for field in ("max_new_tokens", "max_batch_tokens"):
-        if getattr(ev, field) < 1:
-            problems.append(f"evaluator.{field} is {getattr(ev, field)}: it must be at least 1")
-    for field in ("few_shot_k", "forgetting_per_subject", "max_eval_items", "forgetting_tolerance"):
-        if getattr(ev, field) < 0:
-            problems.append(f"evaluator.{field} is {getattr(ev, field)}: it must not be negative")
-    try:
-        resolve_benchmark_files(ev.forgetting_benchmark)
-    except BenchmarkError as exc:
-        problems.append(f"evaluator.forgetting_benchmark: {exc}")
-    if ev.gsm8k_path and not Path(ev.gsm8k_path).is_file():
-        problems.append(f"evaluator.gsm8k_path {ev.gsm8k_path!r}: no such file")
-    return problems
+    return [f"evaluator.{p}" for p in r["evaluator"].settings().check()]
 
 
 def _publisher(r: dict[str, Any]) -> list[str]:
@@ -143,11 +122,13 @@ def _rest(r: dict[str, Any]) -> list[str]:
     if root.exists() and not root.is_dir():
         problems.append(f"store.root {str(root)!r} is a file; the artifact root must be a folder")
     dedup = r["dedup"]
-    if not 0.0 < dedup.threshold < 1.0:
-        problems.append(f"dedup.threshold is {dedup.threshold}: it must lie strictly between 0 and 1")
-    if dedup.num_perm < 16 or dedup.shingle_size < 1:
-        problems.append(f"dedup.num_perm ({dedup.num_perm}) must be at least 16 and dedup.shingle_size "
-                        f"({dedup.shingle_size}) at least 1")
+    problems += [f"dedup.{p}" for p in dedup.settings().check()]
+    # the pipeline asks more than the engine (privft dedup allows both): a threshold of 1 keeps every near
+    # duplicate, and fewer than 16 permutations estimate the similarity too coarsely to train on the result
+    if dedup.threshold == 1.0:
+        problems.append("dedup.threshold is 1.0: the pipeline needs it strictly between 0 and 1")
+    if 2 <= dedup.num_perm < 16:
+        problems.append(f"dedup.num_perm is {dedup.num_perm}: the pipeline needs at least 16")
     unknown = [s for s in dedup.source_priority if s not in SOURCES]
     if unknown:
         problems.append(f"dedup.source_priority names unknown sources {unknown}; sources: {list(SOURCES)}")

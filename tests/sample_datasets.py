@@ -15,7 +15,7 @@ def ingest_and_deduplicate(root: Path) -> Layout:
 
     from resources.datasets.duplicates import apply_duplicates
     from resources.datasets.tables import all_source_rows
-    from resources.dedup.engine import Deduplicator
+    from resources.dedup.resource import Deduplicator
     from resources.prepare.accounting import merge_ledgers
     from resources.prepare.cleaning import clean_examples
     from resources.prepare.config import PrepareConfig
@@ -46,7 +46,7 @@ def build(layout: Layout, base_model_dir: Path, **prepare):
     """training_datasets' engine on ``layout`` with the tiny model's tokenizer and the toy benchmark."""
     from resources.datasets.benchmark_items import benchmark_items
     from resources.datasets.build import build_datasets
-    from resources.dedup.engine import Deduplicator
+    from resources.dedup.resource import Deduplicator
     from resources.evaluation.evaluator import Evaluator
     from resources.prepare.config import PrepareConfig
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resources.dedup.engine import Deduplicator
+from resources.dedup.resource import Deduplicator
 from resources.dedup.minhash import MinHasher
 from resources.dedup.shingles import shingles
 

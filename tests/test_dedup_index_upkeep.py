@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from resources.dedup.engine import Deduplicator
+from resources.dedup.resource import Deduplicator
 from resources.dedup.index import MinHashIndex
 from test_dedup_engine import A, B, OTHER, by_id, frame, text
 

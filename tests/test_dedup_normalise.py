@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resources.dedup.engine import Deduplicator
+from resources.dedup.resource import Deduplicator
 from resources.dedup.minhash import MinHasher
 from resources.dedup.normalise import FOLDS, normalise
 

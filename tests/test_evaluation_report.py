@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from resources.evaluation.evaluator import Evaluator, few_shot_prompt
+from resources.evaluation.engine import few_shot_prompt
+from resources.evaluation.evaluator import Evaluator
 from resources.schema import make_example
 
 SYSTEM = {"role": "system", "content": "You are the shop's support assistant."}

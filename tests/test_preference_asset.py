@@ -11,8 +11,9 @@ import pandas as pd
 
 from assets.preference import preference_checks, preference_pairs
 from resources.artifact_store import ArtifactStore
-from resources.dedup.engine import Deduplicator
-from resources.evaluation.evaluator import Evaluator, prompt_text
+from resources.dedup.resource import Deduplicator
+from resources.evaluation.engine import prompt_text
+from resources.evaluation.evaluator import Evaluator
 from resources.evaluation.ratings import export_rating_sheet
 from resources.prepare.config import PrepareConfig
 from resources.schema import prompt_messages

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resources.evaluation.evaluator import prompt_text
+from resources.evaluation.engine import prompt_text
 from resources.preference.schema import pair_problem, parse_prompt_text
 
 SETTINGS = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

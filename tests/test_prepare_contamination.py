@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resources.dedup.engine import Deduplicator
+from resources.dedup.resource import Deduplicator
 from resources.prepare.accounting import account, merge_ledgers
 from resources.prepare.decontaminate import decontaminate
 from resources.schema import EXAMPLE_COLUMNS, make_example

@@ -6,7 +6,7 @@ import pandas as pd
 
 from assets.checks import no_contamination
 from resources.artifact_store import ArtifactStore
-from resources.dedup.engine import Deduplicator
+from resources.dedup.resource import Deduplicator
 from resources.layout import Layout
 from resources.prepare.decontaminate import decontaminate
 from resources.schema import EXAMPLE_COLUMNS, make_example

@@ -71,11 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["dedup"] and not Path("dedup").exists():  # tolerate being handed the subcommand name too
         argv = argv[1:]
     args = _parser().parse_args(argv)
-    if not 0.0 < args.threshold <= 1.0:
-        print(f"privft dedup: --threshold must be in (0, 1], got {args.threshold}", file=sys.stderr)
-        return 2
-    if args.num_perm < 2:
-        print(f"privft dedup: --num-perm must be at least 2, got {args.num_perm}", file=sys.stderr)
+    from resources.dedup.engine import DedupEngine
+
+    engine = DedupEngine(threshold=args.threshold, num_perm=args.num_perm)
+    problems = engine.check()
+    for problem in problems:  # each begins with the setting's name: name it as the flag that sets it
+        name, rest = problem.split(" ", 1)
+        print(f"privft dedup: --{name.replace('_', '-')} {rest}", file=sys.stderr)
+    if problems:
         return 2
     try:
         rows = read_items(args.input)
@@ -85,12 +88,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    from resources.dedup.engine import Deduplicator
     from resources.storage import atomic_file
 
     items = pd.DataFrame(rows, columns=["id", "text", "source", "created_at"])
     items["id"] = items["id"].astype(str)
-    result = Deduplicator(threshold=args.threshold, num_perm=args.num_perm).deduplicate(items)
+    result = engine.deduplicate(items)
     original_id = {str(r["id"]): r["id"] for r in rows}  # integer ids come back as integers
     with atomic_file(args.out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for row, dup in zip(rows, result["duplicate_of"].tolist()):

@@ -12,6 +12,9 @@ indexed. A new row that duplicates an indexed survivor points at that survivor e
 higher: a decision already published (and maybe trained on) is never silently reversed. An index built with
 other settings is rebuilt, and a re-delivered drop (an indexed id with other text) replaces its old rows
 (``index_upkeep``).
+
+Plain Python (the ``privft dedup`` command and the benchmarks run it without dagster); the pipeline configures it
+through the ``Deduplicator`` resource (resource.py), whose fields are ``DedupSettings``'s.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 
@@ -29,7 +31,8 @@ from resources.dedup.index import IndexSettings, MinHashIndex
 from resources.dedup.index_upkeep import forget_redelivered, index_status, open_index
 from resources.dedup.jaccard import SetCache, jaccard, verified, verify_pairs
 from resources.dedup.minhash import HashedBatch, MinHasher
-from resources.dedup.shingles import CHAR_FALLBACK_WORDS, Shingling
+from resources.dedup.settings import DedupSettings
+from resources.dedup.shingles import Shingling
 from resources.dedup.tokens import text_digests
 
 REQUIRED_COLUMNS = ("id", "text", "source", "created_at")
@@ -37,21 +40,9 @@ RESULT_COLUMNS = ("id", "duplicate_of", "kind", "similarity")
 EXACT, NEAR = "exact", "near"
 
 
-class Deduplicator(dg.ConfigurableResource):
-    """Finds exact and near duplicates (Jaccard on word 3-gram shingles, MinHash LSH + exact verification)."""
-
-    threshold: float = 0.8
-    num_perm: int = 128
-    shingle_size: int = 3
-    seed: int = 1
-    source_priority: list[str] = ["corrected_outputs", "expert_annotations", "reviewed_interactions",
-                                  "teacher_synthetic"]
-    # Texts with fewer words are shingled by characters (see shingles.py for why).
-    char_fallback_words: int = CHAR_FALLBACK_WORDS
-    # LSH band layout favours recall; verification restores precision (see bands.py).
-    false_negative_weight: float = 0.95
-    # Threads hashing a large batch; 0 = one per core.
-    workers: int = 0
+class DedupEngine(DedupSettings):
+    """Finds exact and near duplicates (Jaccard on word 3-gram shingles, MinHash LSH + exact verification) with
+    the settings it is built with (settings.py)."""
 
     # --- building blocks -----------------------------------------------------------------------------------
     def _shingling(self) -> Shingling:

@@ -41,7 +41,7 @@ def score_baselines_unseen(evaluator, model, tokenizer, held_out: Sequence[dict[
                            train: Sequence[dict[str, Any]], shots: dict[str, list[dict[str, Any]]],
                            eval_path: Path | str) -> tuple[dict[str, Any], dict[str, list]]:
     """Zero- and few-shot on the unseen items; a task the held-out set lacks gets shots picked the usual way."""
-    from resources.evaluation.evaluator import few_shot_prompt
+    from resources.evaluation.engine import few_shot_prompt
     from resources.evaluation.scoring import json_tasks
 
     examples = unseen_examples(evaluator, eval_path)

@@ -33,7 +33,7 @@ def held_out_key(data_version: str, evaluator_settings: Mapping[str, Any]) -> di
 
 @dataclass
 class CurrentHeldOut:
-    evaluator: Any  # resources.evaluation.evaluator.Evaluator (not imported: it pulls in dagster resources)
+    evaluator: Any  # the Evaluator resource or the EvaluationEngine it configures (engine.py)
     eval_path: Path
     base_model_dir: Path
     base_data_version: str
@@ -69,7 +69,7 @@ class CurrentHeldOut:
     def _evaluate(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         # The evaluator's own scoring routine, so the incumbent's number is computed exactly like the candidate's
         # checkpoint reports (same prompts, generation bounds, metrics).
-        from resources.evaluation.evaluator import LOWER_IS_BETTER
+        from resources.evaluation.settings import LOWER_IS_BETTER
         from resources.evaluation.scoring import json_tasks
         from resources.offline import force_offline
         from resources.schema import prompt_messages

@@ -124,8 +124,10 @@ class TrainConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     # --- validation ----------------------------------------------------------------------------------------
-    def validate(self, base_model_dir: Path | str | None = None) -> list[str]:
-        """Every problem with this configuration, as sentences that say what to change. Empty list: fine."""
+    def validate(self, base_model_dir: Path | str | None = None, trust_remote_code: bool = False) -> list[str]:
+        """Every problem with this configuration, as sentences that say what to change. Empty list: fine.
+
+        ``trust_remote_code``: the base model's own (per-model, opted-in) code may run to read its config."""
         e: list[str] = []
         if self.lora_r <= 0:
             e.append(f"lora_r is {self.lora_r}: the LoRA rank must be a positive integer (typical: 8-64)")
@@ -180,23 +182,27 @@ class TrainConfig:
         if self.dpo_loss not in DPO_LOSSES:
             e.append(f"dpo_loss {self.dpo_loss!r} is unknown; choose one of {list(DPO_LOSSES)}")
         e += early_stopping_problems(self)
+        if not isinstance(self.target_modules, (str, list, tuple)):
+            e.append(f"target_modules is {self.target_modules!r}: use 'all-linear', 'q_proj,v_proj' or a list of "
+                     "module names")
+            return e
         tm = self.target_modules_value()
         if not tm:
             e.append("target_modules is empty: use 'all-linear' or name the modules, e.g. ['q_proj', 'v_proj']")
         if base_model_dir is not None:
-            e += self._validate_against_model(Path(base_model_dir), tm)
+            e += self._validate_against_model(Path(base_model_dir), tm, trust_remote_code)
         return e
 
     def _rows(self) -> int:
         return self.micro_batch_size * (2 if self.objective == "dpo" else 1)
 
-    def check(self, base_model_dir: Path | str | None = None) -> "TrainConfig":
-        errors = self.validate(base_model_dir)
+    def check(self, base_model_dir: Path | str | None = None, trust_remote_code: bool = False) -> "TrainConfig":
+        errors = self.validate(base_model_dir, trust_remote_code)
         if errors:
             raise ConfigError(errors)
         return self
 
-    def _validate_against_model(self, base: Path, tm: str | list[str]) -> list[str]:
+    def _validate_against_model(self, base: Path, tm: str | list[str], trust_remote_code: bool) -> list[str]:
         if not base.is_dir():
             hint = (" It looks like a hub id: training runs offline, so materialise the base model first "
                     "(the base_model asset) and pass its local folder." if "/" in str(base) and not base.is_absolute()
@@ -206,9 +212,13 @@ class TrainConfig:
         if not (base / "config.json").is_file():
             return [f"base model folder {str(base)!r} has no config.json; is it a Hugging Face model folder?"]
         try:
-            model_cfg, linear, adaptable = model_module_names(base)
+            from resources.training.model_modules import model_module_names
+
+            model_cfg, linear, adaptable = model_module_names(base, trust_remote_code)
         except Exception as exc:  # an unreadable config is a configuration problem, not a crash
-            return [f"base model {str(base)!r}: could not read its config ({type(exc).__name__}: {exc})"]
+            hint = ("; the model ships its own code: set base.trust_remote_code: true if you trust its origin"
+                    if "trust_remote_code" in str(exc) and not trust_remote_code else "")
+            return [f"base model {str(base)!r}: could not read its config ({type(exc).__name__}: {exc}){hint}"]
         e = []
         limit = getattr(model_cfg, "max_position_embeddings", None)
         if limit and self.max_seq_len > limit:
@@ -221,27 +231,3 @@ class TrainConfig:
         elif tm != "all-linear":
             e.append(f"target_modules {tm!r}: use 'all-linear' or a list of module names")
         return e
-
-
-def model_module_names(base: Path) -> tuple[Any, set[str], set[str]]:
-    """(config, leaf names of linear layers except the output head, full names of every module LoRA can wrap).
-
-    A LoRA target matches a module whose full name equals it or ends with ``.<target>`` (peft's rule).
-
-    The model is built on the meta device, so this is cheap even for a 70B model.
-    """
-    import torch
-    from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    model_cfg = AutoConfig.from_pretrained(str(base))
-    with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(model_cfg)
-    output = model.get_output_embeddings()
-    linear, adaptable = set(), set()
-    for name, module in model.named_modules():
-        if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
-            adaptable.add(name)
-            if isinstance(module, torch.nn.Linear) and module is not output:
-                linear.add(name.rsplit(".", 1)[-1])
-    return model_cfg, linear, adaptable

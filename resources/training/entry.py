@@ -9,7 +9,8 @@ materialisation whose data version is the content hash of the final adapter. By 
 
 ``params.json``: ``{"base_model_dir": ..., "train_path": ..., "output_dir": ..., "config": {...TrainConfig}}``, and
 ``"init_adapter"`` for a run that starts from a checkpoint (DPO from the SFT adapter), ``"eval_path"`` for the
-held-out set that ``eval_loss_every`` measures (early stopping).
+held-out set that ``eval_loss_every`` measures (early stopping), ``"trust_remote_code"`` / ``"allow_pickle"``
+(default false) for a base model trusted that far (its handle: resources/model/handle.py).
 Imports ``dagster_pipes`` only (never ``dagster``), so it runs in a bare GPU image or a Kubernetes pod.
 """
 
@@ -39,13 +40,14 @@ def run_training(params: dict[str, Any], reporter: Reporter, dist: Dist) -> dict
     cfg = TrainConfig.from_dict(params.get("config") or {})
     artifacts = params.get("artifacts") or {}
     init, heldout = params.get("init_adapter") or None, params.get("eval_path") or None
+    trust = {k: bool(params.get(k)) for k in ("trust_remote_code", "allow_pickle")}
     if not artifacts.get("uri"):
         return train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"], reporter, dist,
-                     init_adapter=init, eval_path=heldout)
+                     init_adapter=init, eval_path=heldout, **trust)
     mirror, output = _shared_artifacts(artifacts, params, dist)
     result = train(cfg, params["base_model_dir"], params["train_path"], params["output_dir"],
                    PublishingReporter(reporter, mirror, output) if dist.is_main else reporter, dist,
-                   init_adapter=init, eval_path=heldout)
+                   init_adapter=init, eval_path=heldout, **trust)
     if dist.is_main:
         mirror.push([output])
     return result
@@ -140,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                 params["config"] = pipes.extras.get("config") or {}
                 params["init_adapter"] = pipes.extras.get("init_adapter")
                 params["eval_path"] = pipes.extras.get("eval_path")
+                for key in ("trust_remote_code", "allow_pickle"):
+                    params[key] = bool(pipes.extras.get(key))
                 params["artifacts"] = pipes.extras.get("artifacts") or {}
                 params = broadcast_object(dist, params)
                 result = run_training(params, PipesReporter(pipes), dist)

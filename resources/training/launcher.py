@@ -7,7 +7,6 @@ under ``torchrun`` or in a pod. Assets call ``Trainer.run`` and get back Pipes' 
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 import sys
@@ -18,6 +17,7 @@ import dagster as dg
 
 from resources.offline import HUB_OFFLINE
 from resources.remote.kubernetes import KubernetesLaunch
+from resources.settings_resource import settings_resource
 from resources.training.config import DPO_ONLY, TrainConfig
 from resources.training.parent_watch import PARENT_ENV
 
@@ -25,8 +25,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LAUNCHERS = ("subprocess", "torchrun", "kubernetes")
 
 
-class Trainer(dg.ConfigurableResource):
-    """How to launch training, and every TrainConfig knob (same names, same defaults; a test keeps them equal)."""
+class Trainer(settings_resource(TrainConfig, exclude=DPO_ONLY)):
+    """How to launch training, and every TrainConfig knob but the DPO ones (those come from the dpo section):
+    the fields are TrainConfig's own (resources/settings_resource.py), so a new knob is a setting at once."""
 
     launcher: str = "subprocess"  # "subprocess" | "torchrun" | "kubernetes"
     nproc_per_node: int = 1
@@ -35,39 +36,9 @@ class Trainer(dg.ConfigurableResource):
     # resolve to the same shared volume inside the pod (see docs/DEPLOYMENT.md)
     kubernetes: Optional[KubernetesLaunch] = None
 
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: str = "all-linear"  # or comma-separated module names, e.g. "q_proj,v_proj"
-    use_rslora: bool = False
-    use_dora: bool = False
-    quantization: str = "nf4"  # "nf4" (QLoRA) | "none" (LoRA on the base in its compute dtype, for CPUs)
-    learning_rate: float = 2e-3
-    lr_scheduler: str = "cosine"
-    warmup_steps: int = 2
-    max_steps: int = 40
-    micro_batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    optimizer: str = "auto"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    max_seq_len: int = 512
-    packing: bool = True
-    max_batch_tokens: int = 65536
-    save_every: int = 10
-    seed: int = 42
-    gradient_checkpointing: bool = True
-    fused_loss: str = "auto"  # "auto" | "on" | "off"; auto = on for CUDA GPUs (see resources/training/speed.py)
-    liger_kernels: str = "auto"
-    frozen_in_compute_dtype: str = "auto"
-    eval_loss_every: int = 0  # held-out loss every N steps (0: off); see resources/training/early_stopping.py
-    early_stopping_patience: int = 0
-    early_stopping_min_delta: float = 0.0
-
     def train_config(self) -> TrainConfig:
         # always the SFT objective: the preference stage derives its DPO config from this one (dpo section)
-        return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)
-                              if f.name not in DPO_ONLY})
+        return self.settings()
 
     def command(self) -> list[str]:
         python = self.python or sys.executable
@@ -78,10 +49,11 @@ class Trainer(dg.ConfigurableResource):
                     "-m", "resources.training.entry"]
         raise dg.Failure(f"Trainer.launcher {self.launcher!r} is unknown; choose one of {list(LAUNCHERS)}")
 
-    def problems(self, base_model_dir: Path | str | None = None, config: TrainConfig | None = None) -> list[str]:
+    def problems(self, base_model_dir: Path | str | None = None, config: TrainConfig | None = None,
+                 trust_remote_code: bool = False) -> list[str]:
         """Everything wrong with these settings (``base_model_dir``: also against that model; ``config``: instead
         of this resource's own TrainConfig); [] when none."""
-        errors = (config or self.train_config()).validate(base_model_dir)
+        errors = (config or self.train_config()).validate(base_model_dir, trust_remote_code)
         if self.launcher not in LAUNCHERS:
             near = difflib.get_close_matches(self.launcher, list(LAUNCHERS), n=1)
             errors.append(f"launcher {self.launcher!r} is unknown; "
@@ -94,19 +66,20 @@ class Trainer(dg.ConfigurableResource):
 
     def run(self, context, *, base_model_dir: str | Path, train_path: str | Path, output_dir: str | Path,
             artifacts: dict[str, str] | None = None, config: TrainConfig | None = None,
-            init_adapter: str | Path | None = None,
-            eval_path: str | Path | None = None) -> dg.PipesClientCompletedInvocation:
+            init_adapter: str | Path | None = None, eval_path: str | Path | None = None,
+            trust_remote_code: bool = False, allow_pickle: bool = False) -> dg.PipesClientCompletedInvocation:
         """Validate, then train in a child process; resumes from the last checkpoint in ``output_dir``.
 
         ``config`` replaces this resource's own TrainConfig (the preference stage's DPO settings);
         ``init_adapter`` is a checkpoint the adapter starts from instead of a fresh one; ``eval_path`` the
-        held-out set that ``eval_loss_every`` measures.
+        held-out set that ``eval_loss_every`` measures. ``trust_remote_code``, ``allow_pickle``: how far the base
+        model is trusted (its handle), in this check and in the training process.
 
         ``artifacts`` ({"uri", "root"}) names the shared artifact storage when there is one: a pod on another
         node then pulls its inputs from there and publishes every checkpoint there (entry.py).
         """
         cfg = config or self.train_config()
-        errors = self.problems(base_model_dir, cfg)
+        errors = self.problems(base_model_dir, cfg, trust_remote_code)
         if errors:
             raise dg.Failure(description="training configuration is invalid, nothing was started:\n"
                              + "\n".join(f"- {e}" for e in errors),
@@ -115,7 +88,8 @@ class Trainer(dg.ConfigurableResource):
         env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", **HUB_OFFLINE,
                PARENT_ENV: str(os.getpid())}  # the trainer ends when this process does (parent_watch.py)
         extras = {"base_model_dir": str(base_model_dir), "train_path": str(train_path),
-                  "output_dir": str(output_dir), "config": cfg.to_dict()}
+                  "output_dir": str(output_dir), "config": cfg.to_dict(),
+                  "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle}
         if init_adapter:
             extras["init_adapter"] = str(init_adapter)
         if eval_path:

@@ -31,23 +31,26 @@ class ResumeMismatch(RuntimeError):
 
 def train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, output_dir: Path | str,
           reporter: Reporter | None = None, dist: Dist | None = None,
-          init_adapter: Path | str | None = None, eval_path: Path | str | None = None) -> dict[str, Any]:
+          init_adapter: Path | str | None = None, eval_path: Path | str | None = None,
+          trust_remote_code: bool = False, allow_pickle: bool = False) -> dict[str, Any]:
     """Train (or resume training) a LoRA adapter; checkpoints land in ``output_dir/checkpoint-<step>/``.
 
     ``init_adapter``: a checkpoint to start from instead of a fresh adapter (DPO: the SFT checkpoint, also the
     frozen reference; see objective.py). ``eval_path``: the held-out set ``cfg.eval_loss_every`` measures on.
+    ``trust_remote_code``, ``allow_pickle``: how far the base model is trusted (resources/model/handle.py).
 
     The main rank holds ``output_dir``'s lock throughout: a second trainer there is refused (output_lock.py)."""
     dist = dist or Dist.from_env()
+    trust = {"trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle}
     if not dist.is_main:
-        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter, eval_path)
+        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter, eval_path, trust)
     with output_lock(output_dir, log=(reporter or Reporter()).log):
-        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter, eval_path)
+        return _train(cfg, base_model_dir, train_path, output_dir, reporter, dist, init_adapter, eval_path, trust)
 
 
 def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str, output_dir: Path | str,
            reporter: Reporter | None, dist: Dist, init_adapter: Path | str | None,
-           eval_path: Path | str | None) -> dict[str, Any]:
+           eval_path: Path | str | None, trust: dict[str, bool]) -> dict[str, Any]:
     import torch
     from transformers import set_seed
 
@@ -59,7 +62,7 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     from resources.training.speed import switch_on
 
     started = time.time()
-    cfg.check(base_model_dir)
+    cfg.check(base_model_dir, trust["trust_remote_code"])
     reporter = reporter or (Reporter() if dist.is_main else SilentReporter())
     base_model_dir, train_path, output_dir = Path(base_model_dir), Path(train_path), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +72,7 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
 
     # --- data ----------------------------------------------------------------------------------------------
     set_seed(cfg.seed)
-    tokenizer = load_tokenizer(base_model_dir)
+    tokenizer = load_tokenizer(base_model_dir, trust_remote_code=trust["trust_remote_code"])
     init_adapter = Path(init_adapter) if init_adapter else None
     training = load_training_data(cfg, tokenizer, train_path, init_adapter)
     data, stream, data_hash = training.data, training.stream, training.data_hash
@@ -79,7 +82,7 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
 
     # --- model, optimiser, schedule -------------------------------------------------------------------------
     device = dist.device()
-    model = build_qlora_model(cfg, base_model_dir, device)
+    model = build_qlora_model(cfg, base_model_dir, device, **trust)
     optimizer = make_optimizer(cfg, model.parameters())
     scheduler = make_scheduler(cfg, optimizer)
     trainable = [p for p in model.parameters() if p.requires_grad]
