@@ -85,12 +85,23 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+# A 12-digit card number (Maestro) is only taken after a word for a card: 1 in 10 twelve-digit ids passes Luhn.
+_KEYWORD_CARD = re.compile(r"(?P<kw>\b(?:card|karte|kreditkarte|carte|maestro|debit card|ec-karte)\b[^\d\n]{0,20}?)"
+                           r"(?P<number>[56]\d{3}([ -]?)\d{4}\3\d{4})(?![\w]|[.,/:-]\d)", re.I)
+
+
+def _short_card(digits: str) -> bool:
+    """Maestro numbers of 12 digits and the legacy 15-digit JCB ranges 1800/2131: issuer prefix required."""
+    return (len(digits) == 12 and digits[:4] in ("5018", "5020", "5038", "5893", "6304", "6759", "6761", "6762",
+                                                 "6763")) or (len(digits) == 15 and digits[:4] in ("1800", "2131"))
+
+
 def _card_sub(counts: Counter):
     def sub(m: re.Match) -> str:
         digits = re.sub(r"\D", "", m.group(0))
         # Issuers (Visa 4, Mastercard 2/5, Amex 3, Discover/UnionPay 6) start 2-6; a Luhn-valid "0000..." or
         # "9..." number is an internal id, and 1 in 10 random numbers passes Luhn.
-        if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_valid(digits):
+        if luhn_valid(digits) and (13 <= len(digits) <= 19 and digits[0] in "23456" or _short_card(digits)):
             counts["card"] += 1
             return CARD
         return m.group(0)
@@ -105,11 +116,12 @@ _INTL = rf"(?:\+|\b00)[1-9]\d{{0,2}}(?:[ \-]?\(0\))?[ \-]?(?:\(\d{{1,5}}\)[ \-]?
 _NATIONAL = (rf"(?:\(0[1-9]\d{{0,4}}\)[ \-]?|0[1-9]\d{{0,4}}(?:[ ]?/[ ]?|[ \-]?)){_GROUPS}"
              r"|0[1-9]\d{1,4}(?:\.\d{2,5}){2,3}")  # 0170.555.0003; dates of that shape are excluded below
 _NANP = r"\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4}"
-_PHONE = re.compile(rf"{_B}(?:(?P<intl>{_INTL})|(?P<nanp>{_NANP})|(?P<national>{_NATIONAL})){_E}")
+_EXT = r"(?:[ ]?(?:x|ext\.?|extension|durchwahl|poste)[ ]?\d{1,6})?"  # 555-123-4567x89: the extension goes too
+_PHONE = re.compile(rf"{_B}(?:(?P<intl>{_INTL})|(?P<nanp>{_NANP})|(?P<national>{_NATIONAL})){_EXT}{_E}", re.I)
 # A number of any shape right after "phone", "tel.", "call me on" etc. is a phone number even without prefix.
 _KEYWORD = (r"\b(?:phone|telephone|tel|telefon|mobile|mobil|cell|fax|call|ring|whatsapp|sms)\b\.?"
             r"(?:[ ]?(?:number|no|nr|num)\b\.?)?(?:[ ]?(?:is|on|at|me on|me at|us on|us at)\b)?[ ]?[:#]?[ ]?")
-_KEYWORD_PHONE = re.compile(rf"(?P<kw>{_KEYWORD})(?P<number>(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}){_E}", re.I)
+_KEYWORD_PHONE = re.compile(rf"(?P<kw>{_KEYWORD})(?P<number>(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}{_EXT}){_E}", re.I)
 _NOT_PHONE = re.compile(
     r"\d{4}[\-/. ]\d{1,2}[\-/. ]\d{1,2}"      # ISO-style dates 2026-11-01
     r"|\d{1,2}[\-/. ]\d{1,2}[\-/. ]\d{2,4}"   # day-first or month-first dates 01-02-2026
@@ -117,6 +129,7 @@ _NOT_PHONE = re.compile(
 
 
 def _phone_like(number: str) -> bool:
+    number = re.sub(r"[ ]?(?:x|ext\.?|extension|durchwahl|poste)[ ]?\d+$", "", number, flags=re.I)
     digits = re.sub(r"\D", "", number.replace("(0)", ""))
     return 7 <= len(digits) <= 15 and not _NOT_PHONE.fullmatch(number)
 
@@ -170,6 +183,8 @@ def _mask_once(text: str, spans: list[tuple[int, int, str]]) -> str:
             pos = end
     out = "".join(parts) + out[pos:]
     out = _CARD.sub(lambda m: masked("card", *m.span()) if card(m) == CARD else m.group(0), out)
+    out = _KEYWORD_CARD.sub(lambda m: m.group("kw") + masked("card", *m.span("number"))
+                            if luhn_valid(re.sub(r"\D", "", m.group("number"))) else m.group(0), out)
     out = _PHONE.sub(lambda m: masked("phone", *m.span()) if phone(m) == PHONE else m.group(0), out)
     return _KEYWORD_PHONE.sub(lambda m: m.group("kw") + masked("phone", *m.span("number"))
                               if keyword_phone(m) != m.group(0) else m.group(0), out)

@@ -200,7 +200,9 @@ def _decide(text: str, words: list[tuple[int, int, str]]) -> tuple[int, int] | N
     # A lone first name with no cue: only in a position a noun or a sentence start cannot take.
     sentence_start = not before.strip() or regex.search(r"[.!?:\n\"“„«]\s*$", before)
     after = text[words[0][1]:words[0][1] + 2]
-    if sentence_start or len(words) > 1 or _frequency(words[0][2]) < 2:
+    if sentence_start:  # "Megan, please confirm.": a first name addressed at the start of a sentence
+        return (start, words[0][1]) if len(words) == 1 and after.startswith(",") else None
+    if len(words) > 1 or _frequency(words[0][2]) < 2:
         return None
     return (start, words[0][1]) if regex.match(r"[ ]?(?:\p{Ll}|[,.!?;:)]|$)", after) else None
 

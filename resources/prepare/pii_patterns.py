@@ -34,15 +34,26 @@ _DE_TAIL = rf"(?:,?[ ]*\n?[ ]*(?:D-)?\d{{5}}[ ]{_CITY})?"
 _FR_TYPES = ("rue|avenue|av\\.|boulevard|bd|chemin|allée|allee|impasse|place|quai|route|cours|square|passage|voie|"
              "rond-point|résidence|sentier|faubourg|parvis|esplanade|promenade|villa|cité|hameau|lieu-dit")
 _FR_LINK = r"(?:(?:de|du|des|la|le|les|l['’]|d['’]|aux|au|à)[ ]?)*"
-_FR_STREET = (rf"\d{{1,4}}(?:[ ]?(?:bis|ter|b|t))?,?[ ](?:{_FR_TYPES})[ ]{_FR_LINK}{_CAP}"
+# the house number is often left out in French ("J'habite rue de la Paix")
+_FR_STREET = (rf"(?:\d{{1,4}}(?:[ ]?(?:bis|ter|b|t))?,?[ ])?(?:{_FR_TYPES})[ ]{_FR_LINK}{_CAP}"
               rf"(?:[ -]{_FR_LINK}{_CAP}){{0,3}}")
 _FR_TAIL = rf"(?:,?[ ]*\n?[ ]*(?:F-)?\d{{5}}[ ]{_CITY}(?:[ ]CEDEX(?:[ ]\d{{1,2}})?)?)?"
-_EN_TYPES = ("street|st\\.?|road|rd\\.?|avenue|ave\\.?|lane|ln\\.?|drive|dr\\.?|way|close|court|ct\\.?|place|"
-             "pl\\.?|boulevard|blvd\\.?|terrace|crescent|gardens|square|sq\\.?|row|parkway|pkwy\\.?|highway|hwy\\.?|"
-             "circle|cir\\.?|trail|walk|mews|grove|park|hill|ridge|path|loop|plaza|alley|bridge|green|heights|"
-             "view|vista|meadows?|manor|crossing|junction|point|springs?|valley|village|wharf|quay|rise|hollow")
+# English street types: the standard suffixes of USPS Publication 28 (a postal standard, not a list of streets),
+# capitalised as written in addresses, singular or plural ("Pines", "Squares")
+_EN_TYPES = "(?-i:(?:" + "|".join(w.capitalize() for w in """allee alley annex arcade avenue bayou beach bend bluff
+bottom boulevard branch bridge brook burg bypass camp canyon cape causeway center circle cliff close club common
+corner course court cove creek crescent crest crossing crossroad curve dale dam divide drive estate expressway
+extension fall ferry field flat ford forest forge fork fort freeway garden gateway glen green grove harbor haven
+heights highway hill hollow inlet island isle junction key knoll lake land landing lane light loaf lock lodge loop
+mall manor meadow mews mill mission motorway mount mountain neck orchard oval overpass park parkway pass passage
+path pike pine place plain plaza point port prairie radial ramp ranch rapid rest ridge rise river road route row
+run shoal shore skyway spring spur square station stravenue stream street summit terrace throughway trace track
+trafficway trail tunnel turnpike underpass union valley via viaduct view village ville vista walk wall way well
+wharf quay yard""".split()) + ")s?|St\\.|Rd\\.|Ave\\.|Ln\\.|Dr\\.|Blvd\\.|Ct\\.|Pl\\.|Sq\\.|Pkwy\\.|Hwy\\.)"
 _UNIT = r"(?:,?[ ](?:apt\.?|apartment|suite|ste\.?|unit|flat|floor|fl\.?|#)[ ]?[\p{L}\d-]{1,6})?"
-_EN_STREET = rf"\d{{1,5}}[ ](?:{_CAP}[ ]){{1,3}}(?:{_EN_TYPES})(?![\p{{L}}]){_UNIT}"
+_FLAT = r"(?:(?:flat|studio|apartment|apt\.?|unit|suite)[ ]\d{1,4}[a-z]?,?[ ]*\n?[ ]*)"
+_EN_STREET = (rf"(?:{_FLAT}(?:\d{{1,5}}[ ])?|\d{{1,5}}[ ])(?:{_CAP}[ ]){{1,3}}(?:{_EN_TYPES})(?![\p{{L}}])"
+              rf"{_UNIT}")
 _EN_TAIL = (rf"(?:,?[ ]*\n?[ ]*{_CITY}(?:,[ ]?(?-i:[A-Z]{{2}}))?[ ]\d{{5}}(?:-\d{{4}})?"
             rf"|,?[ ]*\n?[ ]*(?:{_CITY},?[ ]*\n?[ ]*)?(?-i:[A-Z]{{1,2}}\d[A-Z\d]?[ ]?\d[A-Z]{{2}}))?")
 _EN_FULL = rf"\d{{1,5}}[ ](?:{_CAP}[ ]){{0,3}}{_CAP}{_UNIT},?[ ]*\n?[ ]*{_CITY},[ ]?(?-i:[A-Z]{{2}})[ ]\d{{5}}"
@@ -96,10 +107,11 @@ _ID_VALUE = r"(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,19}(?![\p{L}\p{N}-])"
 _PASSPORT_CUE = (r"(?:passport|reisepass|personalausweis|ausweis|passeport|carte d['’]identité|identity card|"
                  r"id card|driver['’]?s licen[cs]e|führerschein|permis de conduire)"
                  r"(?:[ -]?(?:number|no\.?|nr\.?|nummer|n°|numéro|#))?[ ]?(?:is|ist|est)?[ ]?[:#]?[ ]?")
-_ACCOUNT_CUE = (r"(?:customer|client|member|membership|loyalty|account|user|kunden|kunde|konto|mitglieds|vertrags|"
-                r"contract|abonnement|subscriber|abonné|numéro client|n° client|compte|adhérent)"
-                r"[ -]?(?:number|no\.?|nr\.?|nummer|id|n°|numéro|#|code)[ ]?(?:is|ist|est)?[ ]?[:#]?[ ]?"
-                r"|(?:kd\.?-?nr\.?|kundennr\.?|kunden-nr\.?|cust\.? id|client id|customer id)[ ]?[:#]?[ ]?")
+_ACCOUNT_CUE = (r"(?:(?:customer|client|member|membership|loyalty|account|user|kunden|kunde|konto|mitglieds|vertrags|"
+                r"contract|subscriber|abonné|compte|adhérent)"
+                r"[ -]?(?:number|no\.?|nr\.?|nummer|id|n°|numéro|#|code)"
+                r"|(?:numéro|n°|no)[ ](?:de[ ])?(?:client|compte|contrat|adhérent|abonné)"
+                r"|kd\.?-?nr\.?|kundennr\.?|kunden-nr\.?|cust\.?[ ]id)[ ]?(?:is|ist|est)?[ ]?[:#]?[ ]?")
 _DATE = (r"(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)?\d{2}|(?:19|20)\d{2}-\d{2}-\d{2}|"
          r"\d{1,2}\.?[ ](?:\p{L}+\.?)[ ](?:19|20)\d{2}|(?:\p{L}+)[ ]\d{1,2},?[ ](?:19|20)\d{2})")
 _BIRTH_CUE = (r"(?:born(?: on)?|date of birth|birth ?date|dob|d\.o\.b\.|birthday|geboren(?: am)?|geb\.(?: am)?|"
