@@ -254,6 +254,7 @@ def run_project(args, base: Path, out: Path, overrides: dict) -> dict:
     import torch
 
     import resources.training.loop as loop
+    import resources.training.dataset as dataset
     from resources.training.dataset import Documents
     from resources.training.distributed import Dist, destroy_process_group, init_process_group
     from resources.training.reporting import Reporter, SilentReporter
@@ -262,7 +263,8 @@ def run_project(args, base: Path, out: Path, overrides: dict) -> dict:
     init_process_group(dist)
     facts = model_facts(base)
     docs = data_for(args, facts["vocab_size"])
-    loop.load_documents = lambda path, tokenizer, max_seq_len: Documents(docs=docs)  # synthetic ids, no tokenising
+    # synthetic ids, no tokenising; objective.py imports load_documents from dataset.py when it runs
+    dataset.load_documents = lambda path, tokenizer, max_seq_len: Documents(docs=docs)
     train_path = out / "train.placeholder"  # hashed for the resume check only
     train_path.parent.mkdir(parents=True, exist_ok=True)
     train_path.write_text(f"synthetic seed={args.seed}\n")
