@@ -9,11 +9,11 @@ not merely because an upstream run happened. Re-ingesting identical data, touchi
 contains only duplicates leaves the training set's data version unchanged, so nothing downstream trains.
 """
 
-import functools
 from typing import Callable, Iterable
 
 import dagster as dg
 
+from resources.artifact_store import publishes_artifacts
 from resources.schema import SOURCES
 
 # --- partitions: one per data drop of each source, one per adapter checkpoint -------------------------------
@@ -79,7 +79,13 @@ GROUP_DEFAULTS = {
 }
 
 
-def group_asset(group: str) -> Callable[..., Callable]:
+def group_asset(group: str) -> Callable[..., Callable[[Callable], dg.AssetsDefinition]]:
     """``@dg.asset`` with what the assets of ``group`` share: the group, its owner, usual kinds and tags, and code
-    version "1" (raised by an asset when its logic changes); the decorator's own keyword arguments override them."""
-    return functools.partial(dg.asset, group_name=group, code_version="1", **GROUP_DEFAULTS[group])
+    version "1" (raised by an asset when its logic changes); keyword arguments override them. The description is
+    the function's docstring. The function's writes reach the artifact URI before Dagster hears that it succeeded
+    (``publishes_artifacts``)."""
+    def asset(**overrides) -> Callable[[Callable], dg.AssetsDefinition]:
+        settings = {"group_name": group, "code_version": "1", **GROUP_DEFAULTS[group], **overrides}
+        return lambda fn: dg.asset(**settings)(publishes_artifacts(fn))
+
+    return asset

@@ -13,7 +13,7 @@ from resources.evaluation.evaluator import Evaluator
 from resources.evaluation.unseen import unseen_path
 from resources.layout import Layout
 from resources.model.handle import BaseModelHandle
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.reports.cache import is_fresh, record
 from resources.reports.display import shown
 from resources.storage import content_hash, write_json
@@ -39,12 +39,10 @@ def _headline(report: dict) -> dict:
 
 
 @evaluate_asset(automation_condition=on_changed_inputs,
-                deps=[dg.AssetKey("training_datasets"), dg.AssetKey("base_model")], kinds={"pytorch"}, tags=GPU,
-                description="What prompting alone achieves: the base model zero-shot and few-shot on the held-out "
-                            "set.")
-@publishes_artifacts
+                deps=[dg.AssetKey("training_datasets"), dg.AssetKey("base_model")], kinds={"pytorch"}, tags=GPU)
 def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore,
                    evaluator: Evaluator) -> dg.MaterializeResult:
+    """What prompting alone achieves: the base model zero-shot and few-shot on the held-out set."""
     layout = store.layout
     out = layout.baselines()
     handle = BaseModelHandle.read(layout.base_model_handle())
@@ -71,12 +69,10 @@ def base_baselines(context: dg.AssetExecutionContext, store: ArtifactStore,
 # yields several checkpoints at once, and evaluating them all side by side oversubscribes a small machine
 @evaluate_asset(automation_condition=on_new_checkpoint, partitions_def=CHECKPOINT_PARTITIONS, pool="evaluation",
                 deps=[dg.AssetKey("qlora_adapter"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
-                kinds={"pytorch"}, tags=GPU,
-                description="One checkpoint's report: EM, token F1, ROUGE, JSON fields, loss, and the forgetting "
-                            "check.")
-@publishes_artifacts
+                kinds={"pytorch"}, tags=GPU)
 def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStore, evaluator: Evaluator,
                           dedup: Deduplicator) -> dg.MaterializeResult:
+    """One checkpoint's report: EM, token F1, ROUGE, JSON fields, loss, and the forgetting check."""
     layout = store.layout
     key = context.partition_key
     out = layout.evaluation(key)
@@ -109,12 +105,10 @@ def checkpoint_evaluation(context: dg.AssetExecutionContext, store: ArtifactStor
 
 
 @evaluate_asset(automation_condition=on_all_checkpoints_evaluated, deps=[checkpoint_evaluation, base_baselines],
-                kinds={"python"},
-                description="All checkpoints of the current adapter side by side with the baselines; picks the best "
-                            "one.")
-@publishes_artifacts
+                kinds={"python"})
 def evaluation_summary(context: dg.AssetExecutionContext, store: ArtifactStore,
                        evaluator: Evaluator) -> dg.MaterializeResult:
+    """All checkpoints of the current adapter side by side with the baselines; picks the best one."""
     from resources.reports.summary import summarise
     from resources.training.runs import latest_run, preference_run
 

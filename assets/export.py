@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets import group_asset, on_changed_inputs
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.export.exporter import ExportError, Exporter
 from resources.export.gguf_export import ExportUnsupported
 from resources.export.gguf_tokenizer import TokenizerUnsupported
@@ -22,13 +22,11 @@ def _published_version(context: dg.AssetExecutionContext) -> str:
     return str(version.value)
 
 
-@group_asset("publish")(
-    automation_condition=on_changed_inputs, deps=[MODEL_VERSION], kinds={"gguf"}, tags={},
-    description="The published version as GGUF files for llama.cpp and Ollama (exporter.formats), each read back "
-                "with transformers and compared with the merged model, with a Modelfile.")
-@publishes_artifacts
+@group_asset("publish")(automation_condition=on_changed_inputs, deps=[MODEL_VERSION], kinds={"gguf"}, tags={})
 def model_export(context: dg.AssetExecutionContext, store: ArtifactStore, publisher: Publisher,
                  exporter: Exporter) -> dg.MaterializeResult:
+    """The published version as GGUF files for llama.cpp and Ollama (exporter.formats), each read back with transformers
+    and compared with the merged model, with a Modelfile."""
     root = store.layout.root
     version = _published_version(context)
     rows, results = [], []

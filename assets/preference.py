@@ -4,7 +4,7 @@ chosen, loser rejected), cleaned, deduplicated, split and decontaminated like th
 import dagster as dg
 
 from assets import group_asset, on_changed_inputs
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.dedup.resource import Deduplicator
 from resources.evaluation.evaluator import Evaluator
 from resources.prepare.config import PrepareConfig
@@ -14,13 +14,12 @@ from resources.reports.markdown import frame_table, markdown_table
 # Filled rating sheets are read from Layout.ratings() rather than declared as a dependency on human_ratings: that
 # asset sits downstream of the evaluation that DPO checkpoints feed, so the edge would close a cycle. A sheet
 # dropped there is picked up the next time the pairs are built.
-@group_asset("prepare")(
-    automation_condition=on_changed_inputs, deps=[dg.AssetKey("corrected_outputs"), dg.AssetKey("training_datasets")],
-    description="DPO pairs from corrections and filled rating sheets: PII-scrubbed, deduplicated, split so no SFT "
-                "held-out prompt is trained on, decontaminated; every input pair in the ledger.")
-@publishes_artifacts
+@group_asset("prepare")(automation_condition=on_changed_inputs,
+                        deps=[dg.AssetKey("corrected_outputs"), dg.AssetKey("training_datasets")])
 def preference_pairs(context: dg.AssetExecutionContext, store: ArtifactStore, prepare: PrepareConfig,
                      dedup: Deduplicator, evaluator: Evaluator) -> dg.MaterializeResult:
+    """DPO pairs from corrections and filled rating sheets: PII-scrubbed, deduplicated, split so no SFT held-out prompt
+    is trained on, decontaminated; every input pair in the ledger."""
     from resources.datasets.benchmark_items import benchmark_items
     from resources.preference.build import build_preferences, data_version
 

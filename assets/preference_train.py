@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets import GPU, group_asset, on_changed_inputs, register_checkpoints
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.layout import Layout
 from resources.model.handle import BaseModelHandle
 from resources.reports.display import shown
@@ -62,13 +62,11 @@ def _held_out(layout: Layout, base: BaseModelHandle, run_key: str, init: Path, k
 
 @group_asset("train")(
     automation_condition=on_changed_inputs, pool="gpu", tags={**GPU, "stage": "dpo"},
-    deps=[dg.AssetKey("preference_pairs"), dg.AssetKey("evaluation_summary"), dg.AssetKey("base_model")],
-    description="DPO from the best SFT checkpoint (also the frozen reference) on the preference pairs: 4-bit base, "
-                "own process (Dagster Pipes), checkpointed, resumable; held-out preference accuracy and reward "
-                "margin per checkpoint.")
-@publishes_artifacts
+    deps=[dg.AssetKey("preference_pairs"), dg.AssetKey("evaluation_summary"), dg.AssetKey("base_model")])
 def preference_adapter(context: dg.AssetExecutionContext, store: ArtifactStore, trainer: Trainer,
                        dpo: PreferenceTrainer) -> dg.MaterializeResult:
+    """DPO from the best SFT checkpoint (also the frozen reference) on the preference pairs: 4-bit base, own process
+    (Dagster Pipes), checkpointed, resumable; held-out preference accuracy and reward margin per checkpoint."""
     from resources.evaluation.preference import preference_plot_md
     from resources.training.checkpointing import adapter_hash
     from resources.training.launcher import plot_loss_curve

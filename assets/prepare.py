@@ -11,19 +11,17 @@ from resources.evaluation.evaluator import Evaluator
 from resources.model.handle import BaseModelHandle
 from resources.prepare.config import PrepareConfig
 from resources.schema import EXAMPLE_COLUMNS, LEDGER_COLUMNS, SOURCES, example_text
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.storage import atomic_dir, content_hash, write_json, write_parquet
 
 SOURCE_KEYS = [dg.AssetKey(s) for s in SOURCES]
 prepare_asset = group_asset("prepare")
 
 
-@prepare_asset(automation_condition=on_new_drops, deps=SOURCE_KEYS,
-               description="Every kept source row in one chat schema: Unicode/mojibake/HTML/whitespace fixed, "
-                           "PII scrubbed.")
-@publishes_artifacts
+@prepare_asset(automation_condition=on_new_drops, deps=SOURCE_KEYS)
 def normalised_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
                         prepare: PrepareConfig) -> dg.MaterializeResult:
+    """Every kept source row in one chat schema: Unicode/mojibake/HTML/whitespace fixed, PII scrubbed."""
     from resources.prepare.cleaning import clean_examples
     from resources.prepare.accounting import merge_ledgers
 
@@ -51,12 +49,10 @@ def normalised_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
         })
 
 
-@prepare_asset(automation_condition=on_changed_inputs, deps=[normalised_examples],
-               description="Exact and near-duplicates removed across sources and drops (datasketch MinHash LSH, "
-                           "incremental).")
-@publishes_artifacts
+@prepare_asset(automation_condition=on_changed_inputs, deps=[normalised_examples])
 def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStore,
                           dedup: Deduplicator) -> dg.MaterializeResult:
+    """Exact and near-duplicates removed across sources and drops (datasketch MinHash LSH, incremental)."""
     from resources.datasets.duplicates import apply_duplicates
 
     layout = store.layout
@@ -87,12 +83,10 @@ def deduplicated_examples(context: dg.AssetExecutionContext, store: ArtifactStor
 
 
 @prepare_asset(automation_condition=on_changed_inputs, deps=[deduplicated_examples, dg.AssetKey("base_model")],
-               code_version="2",
-               description="Train and held-out sets: trimmed by base-model tokens, split by duplicate cluster, "
-                           "decontaminated.")
-@publishes_artifacts
+               code_version="2")
 def training_datasets(context: dg.AssetExecutionContext, store: ArtifactStore, prepare: PrepareConfig,
                       dedup: Deduplicator, evaluator: Evaluator) -> dg.MaterializeResult:
+    """Train and held-out sets: trimmed by base-model tokens, split by duplicate cluster, decontaminated."""
     from resources.datasets.benchmark_items import benchmark_items
     from resources.datasets.build import build_datasets
     from resources.prepare.decontaminate import contaminated_items

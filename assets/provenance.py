@@ -7,12 +7,12 @@ import hashlib
 import dagster as dg
 
 from assets import group_asset
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 
 
-@group_asset("governance")(description="Every erasure request: what it removed and which model versions it affected.")
-@publishes_artifacts
+@group_asset("governance")()
 def erasure_report(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+    """Every erasure request: what it removed and which model versions it affected."""
     from resources.provenance.erasure_log import entries
     from resources.provenance.erasure_report import report_markdown
 

@@ -16,7 +16,7 @@ from resources.model.base_model import BaseModel
 from resources.model.handle import BaseModelHandle
 from resources.publishing.held_out import CurrentHeldOut
 from resources.publishing.publisher import Publisher
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.storage import content_hash
 from resources.training.launcher import Trainer
 from resources.model.gguf import read_origin
@@ -84,12 +84,10 @@ def _card_info(layout: Layout, base: BaseModel, trainer: Trainer, summary: dict,
 
 @publish_asset(automation_condition=on_new_evaluation,
                deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("training_datasets"), dg.AssetKey("base_model")],
-               kinds={"pytorch", "safetensors"}, code_version="2",
-               description="The best checkpoint merged into the base (reloaded in the publish dtype), verified, "
-                           "with card and manifest.")
-@publishes_artifacts
+               kinds={"pytorch", "safetensors"}, code_version="2")
 def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel, trainer: Trainer,
                   evaluator: Evaluator, publisher: Publisher) -> dg.MaterializeResult:
+    """The best checkpoint merged into the base (reloaded in the publish dtype), verified, with card and manifest."""
     layout = store.layout
     summary = json.loads(layout.evaluation_summary().read_text())
     best = summary.get("best")
@@ -117,13 +115,11 @@ def model_version(context: dg.AssetExecutionContext, store: ArtifactStore, base:
                   "path": dg.MetadataValue.path(str(published.path))})
 
 
-@publish_asset(automation_condition=on_changed_inputs, deps=[model_version], kinds={"python"}, code_version="2",
-               description="Moves the promoted pointer to the new version only if it beats the promoted one on the "
-                           "current held-out set (re-evaluating that one there if needed), beats the base model "
-                           "zero-shot, and every other gate passes.")
-@publishes_artifacts
+@publish_asset(automation_condition=on_changed_inputs, deps=[model_version], kinds={"python"}, code_version="2")
 def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore, evaluator: Evaluator,
                    publisher: Publisher) -> dg.MaterializeResult:
+    """Moves the promoted pointer to the new version only if it beats the promoted one on the current held-out set
+    (re-evaluating that one there if needed), beats the base model zero-shot, and every other gate passes."""
     layout = store.layout
     registry = publisher.registry(layout.registry_root())
     candidate = max(registry.versions(), key=lambda v: (registry.path(v) / "manifest.json").stat().st_mtime)
@@ -140,12 +136,10 @@ def promoted_model(context: dg.AssetExecutionContext, store: ArtifactStore, eval
                   "path": dg.MetadataValue.path(str(registry.path(promoted) if promoted else layout.registry_root()))})
 
 
-@publish_asset(automation_condition=on_changed_inputs, deps=[promoted_model], kinds={"pytorch"},
-               description="The promoted model answers fixed prompts; latency of the merged model beside base + "
-                           "adapter.")
-@publishes_artifacts
+@publish_asset(automation_condition=on_changed_inputs, deps=[promoted_model], kinds={"pytorch"})
 def smoke_inference(context: dg.AssetExecutionContext, store: ArtifactStore,
                     publisher: Publisher) -> dg.MaterializeResult:
+    """The promoted model answers fixed prompts; latency of the merged model beside base + adapter."""
     layout = store.layout
     registry = publisher.registry(layout.registry_root())
     promoted = registry.promoted()

@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from assets import group_asset, on_new_evaluation
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.reports.display import shown
 from resources.storage import content_hash
 
@@ -16,11 +16,9 @@ evaluate_asset = group_asset("evaluate")
 # on_new_evaluation, like the merge: a new baseline alone (the training set changed, training still running) must
 # not make a sheet from the old summary's best checkpoint; the sheet follows the summary once it is recomputed
 @evaluate_asset(automation_condition=on_new_evaluation,
-                deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("base_baselines")], kinds={"html", "csv"},
-                description="Blinded pairwise sheet (best checkpoint vs base zero-shot, A/B order randomised) for "
-                            "raters.")
-@publishes_artifacts
+                deps=[dg.AssetKey("evaluation_summary"), dg.AssetKey("base_baselines")], kinds={"html", "csv"})
 def rating_sheet(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+    """Blinded pairwise sheet (best checkpoint vs base zero-shot, A/B order randomised) for raters."""
     from resources.evaluation.ratings import export_rating_sheet, pair_predictions
 
     layout = store.layout
@@ -39,11 +37,9 @@ def rating_sheet(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.
                   "drop_filled_sheet_here": dg.MetadataValue.path(str(out / FILLED))})
 
 
-@evaluate_asset(deps=[rating_sheet], kinds={"python"},
-                description="Win rate of the tuned model over the base from a filled rating sheet, with a 95 % "
-                            "interval.")
-@publishes_artifacts
+@evaluate_asset(deps=[rating_sheet], kinds={"python"})
 def human_ratings(context: dg.AssetExecutionContext, store: ArtifactStore) -> dg.MaterializeResult:
+    """Win rate of the tuned model over the base from a filled rating sheet, with a 95 % interval."""
     from resources.evaluation.ratings import ingest_ratings
 
     layout = store.layout

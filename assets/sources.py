@@ -16,7 +16,7 @@ import warnings
 import dagster as dg
 
 from assets import DROP_PARTITIONS, group_asset
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.provenance.tombstones import load_tombstones
 from resources.reports.markdown import markdown_table
 from resources.sources.catalog import SourceCatalog
@@ -93,7 +93,6 @@ def build_source_asset(source: str) -> dg.AssetsDefinition:
         code_version="4",  # 4: corrected_outputs drops also keep model_outputs.parquet (preference pairs)
         check_specs=source_check_specs(source, DROP_PARTITIONS[source]),
     )
-    @publishes_artifacts
     def _source(context: dg.AssetExecutionContext, catalog: SourceCatalog,
                 store: ArtifactStore) -> dg.MaterializeResult:
         drop = context.partition_key

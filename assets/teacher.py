@@ -5,18 +5,16 @@ from pathlib import Path
 import dagster as dg
 
 from assets import GPU, group_asset
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.model.base_model import BaseModel
 from resources.sources.catalog import SourceCatalog
 from resources.teacher.generate import TeacherConfig, drop_name, generate_drop, read_seed_prompts
 
 
-@group_asset("sources")(kinds={"pytorch", "jsonl"}, tags=GPU,
-                        description="Teacher model answers seed prompts; scored rows land as a teacher_synthetic drop "
-                                    "(sensor ingests it).")
-@publishes_artifacts
+@group_asset("sources")(kinds={"pytorch", "jsonl"}, tags=GPU)
 def teacher_generation(context: dg.AssetExecutionContext, store: ArtifactStore, teacher: TeacherConfig,
                        catalog: SourceCatalog) -> dg.MaterializeResult:
+    """Teacher model answers seed prompts; scored rows land as a teacher_synthetic drop (sensor ingests it)."""
     model = BaseModel(name=teacher.model, trust_remote_code=teacher.trust_remote_code,
                       allow_download=teacher.allow_download)
     teacher_dir = model.materialise(store.path("teacher", model.slug())) if not Path(teacher.model).is_dir() \

@@ -12,7 +12,7 @@ from resources.model.base_model import BaseModel
 from resources.model.handle import BaseModelHandle
 from resources.model.gguf import read_origin
 from resources.sources.catalog import SourceCatalog
-from resources.artifact_store import ArtifactStore, publishes_artifacts
+from resources.artifact_store import ArtifactStore
 from resources.storage import content_hash, write_json
 from resources.training.launcher import Trainer
 from resources.training.run_key import training_run_key
@@ -34,12 +34,11 @@ def _tokenizer_corpus(sample_root: str) -> list[str]:
     return lines
 
 
-@train_asset(automation_condition=on_changed_inputs, kinds={"pytorch", "safetensors"}, tags=CPU, code_version="2",
-             description="The base model as a local safetensors folder: built-in tiny default, a GGUF file "
-                         "(dequantised once), a local path or a hub id.")
-@publishes_artifacts
+@train_asset(automation_condition=on_changed_inputs, kinds={"pytorch", "safetensors"}, tags=CPU, code_version="2")
 def base_model(context: dg.AssetExecutionContext, store: ArtifactStore, base: BaseModel,
                catalog: SourceCatalog) -> dg.MaterializeResult:
+    """The base model as a local safetensors folder: built-in tiny default, a GGUF file (dequantised once), a local path
+    or a hub id."""
     layout = store.layout
     handle = base.resolve(layout.base_model(base.slug()), corpus=_tokenizer_corpus(catalog.sample_root))
     handle.write(layout.base_model_handle())  # what every later stage loads, with this model's trust settings
@@ -64,11 +63,9 @@ def base_model(context: dg.AssetExecutionContext, store: ArtifactStore, base: Ba
         })
 
 
-@train_asset(automation_condition=on_changed_inputs, deps=[dg.AssetKey("training_datasets"), base_model], pool="gpu",
-             description="QLoRA adapter: 4-bit NF4 base + LoRA, trained in its own process (Dagster Pipes), "
-                         "checkpointed.")
-@publishes_artifacts
+@train_asset(automation_condition=on_changed_inputs, deps=[dg.AssetKey("training_datasets"), base_model], pool="gpu")
 def qlora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore, trainer: Trainer) -> dg.MaterializeResult:
+    """QLoRA adapter: 4-bit NF4 base + LoRA, trained in its own process (Dagster Pipes), checkpointed."""
     from resources.training.launcher import plot_loss_curve
 
     layout = store.layout
