@@ -122,6 +122,9 @@ _PHONE = re.compile(rf"{_B}(?:(?P<intl>{_INTL})|(?P<nanp>{_NANP})|(?P<national>{
 _KEYWORD = (r"\b(?:phone|telephone|tel|telefon|mobile|mobil|cell|fax|call|ring|whatsapp|sms)\b\.?"
             r"(?:[ ]?(?:number|no|nr|num)\b\.?)?(?:[ ]?(?:is|on|at|me on|me at|us on|us at)\b)?[ ]?[:#]?[ ]?")
 _KEYWORD_PHONE = re.compile(rf"(?P<kw>{_KEYWORD})(?P<number>(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}{_EXT}){_E}", re.I)
+# A North American number written as ten bare digits is only told from an id when it stands alone on its line
+# (a signature block); area code and exchange both start 2-9.
+_LINE_PHONE = re.compile(r"^[ \t]*(?P<number>[2-9]\d{2}[2-9]\d{6})[ \t]*$", re.M)
 _NOT_PHONE = re.compile(
     r"\d{4}[\-/. ]\d{1,2}[\-/. ]\d{1,2}"      # ISO-style dates 2026-11-01
     r"|\d{1,2}[\-/. ]\d{1,2}[\-/. ]\d{2,4}"   # day-first or month-first dates 01-02-2026
@@ -186,8 +189,9 @@ def _mask_once(text: str, spans: list[tuple[int, int, str]]) -> str:
     out = _KEYWORD_CARD.sub(lambda m: m.group("kw") + masked("card", *m.span("number"))
                             if luhn_valid(re.sub(r"\D", "", m.group("number"))) else m.group(0), out)
     out = _PHONE.sub(lambda m: masked("phone", *m.span()) if phone(m) == PHONE else m.group(0), out)
-    return _KEYWORD_PHONE.sub(lambda m: m.group("kw") + masked("phone", *m.span("number"))
-                              if keyword_phone(m) != m.group(0) else m.group(0), out)
+    out = _KEYWORD_PHONE.sub(lambda m: m.group("kw") + masked("phone", *m.span("number"))
+                             if keyword_phone(m) != m.group(0) else m.group(0), out)
+    return _LINE_PHONE.sub(lambda m: m.group(0).replace(m.group("number"), masked("phone", *m.span("number"))), out)
 
 
 def structured_spans(text: str) -> list[tuple[int, int, str]]:

@@ -27,7 +27,7 @@ import regex
 _WORD = r"\p{Lu}(?:['’]\p{Lu})?\p{Ll}+(?:\p{Lu}\p{Ll}+)?(?:-\p{Lu}\p{Ll}+)*"
 _PARTICLE = r"(?:von|van|de|der|den|del|della|di|da|dos|du|le|la|ten|ter|zu|vom|zur|d['’])"
 _SEQ = regex.compile(rf"(?<![\p{{L}}\p{{N}}_@.'’-])(?:{_WORD})(?:[ ](?:{_PARTICLE}[ ]?)*(?:{_WORD})){{0,3}}"
-                     rf"(?![\p{{L}}\p{{N}}_@'’-])")
+                     rf"(?![\p{{L}}\p{{N}}_@'’-]|\.[\p{{L}}\p{{N}}])")  # not part of "jane.doe@..." or a domain
 _TOKEN = regex.compile(rf"{_PARTICLE}[ ]?|{_WORD}")
 
 _TITLE = (r"(?:Herrn?|Frau|Hr\.|Fr\.|Mr\.?|Mrs\.?|Ms\.?|Miss|Mx\.?|Sir|Madam|Monsieur|Madame|Mademoiselle|Mme\.?|"
@@ -207,7 +207,7 @@ def _decide(text: str, words: list[tuple[int, int, str]]) -> tuple[int, int] | N
     return (start, words[0][1]) if regex.match(r"[ ]?(?:\p{Ll}|[,.!?;:)]|$)", after) else None
 
 
-_ANY_WORD = regex.compile(rf"(?<![\p{{L}}\p{{N}}_@.'’-]){_WORD}(?![\p{{L}}\p{{N}}_@'’-])")
+_ANY_WORD = regex.compile(rf"(?<![\p{{L}}\p{{N}}_@.'’-]){_WORD}(?![\p{{L}}\p{{N}}_@'’-]|\.[\p{{L}}\p{{N}}])")
 
 
 def name_words_in(text: str, words: set[str]) -> list[tuple[int, int, str]]:

@@ -1,7 +1,8 @@
 """Finding the values that identify a data subject in raw text and records, and normalising them.
 
-Kinds: ``email``, ``phone``, ``iban``, ``card`` (the same detectors the PII scrubber uses, so what the scrubber
-would remove is what the index knows about) and ``id`` (customer, account and order ids: a value after a
+Kinds: ``email``, ``phone``, ``iban``, ``card``, ``person`` (the same detectors the PII scrubber uses, so what
+the scrubber would remove is what the index knows about; a person by full name, found by the scrubber's name
+detector) and ``id`` (customer, account and order ids: a value after a
 keyword such as "customer_id", "account no." or "order", a record field with such a name, or an id-shaped token
 like ``NH-477845``). Each value is normalised so that two spellings of one value hash alike: e-mail lower-case,
 phone digits only with the country code (a national number gets the default country code), IBAN and card without
@@ -17,7 +18,7 @@ from typing import Any, Iterator
 from resources.prepare import pii
 
 DEFAULT_COUNTRY_CODE = "49"  # national phone numbers ("0170 ...") in the default data are German
-KINDS = ("email", "phone", "iban", "card", "id")
+KINDS = ("email", "phone", "iban", "card", "id", "person")
 
 _ID_KEY = (r"customer[ _-]?(?:id|number|no|nr|ref)|client[ _-]?(?:id|number)|kunden[ -]?(?:nummer|nr)"
            r"|account(?:[ _-]?(?:id|number|no|nr|ref))?|order(?:[ _-]?(?:id|number|no|nr|ref))?|bestell(?:nummer|nr)")
@@ -63,8 +64,15 @@ def normalise_id(value: str) -> str:
     return value.strip().upper()
 
 
+def normalise_person(value: str) -> str:
+    """Lower case, accents and punctuation gone, one space between words: "Élodie  Martin" -> "elodie martin"."""
+    from resources.prepare.pii_names import plain
+
+    return " ".join(plain(w) for w in re.findall(r"[^\W\d_]+", value))
+
+
 NORMALISE = {"email": normalise_email, "phone": normalise_phone, "iban": normalise_iban, "card": normalise_card,
-             "id": normalise_id}
+             "id": normalise_id, "person": normalise_person}
 
 
 # --- extraction ---------------------------------------------------------------------------------------------
@@ -78,6 +86,10 @@ def extract_text(text: str, country_code: str = DEFAULT_COUNTRY_CODE) -> list[tu
     if not text:
         return found
     counts: Counter = Counter()
+    if any(c.isupper() for c in text):  # person names: the scrubber's name detector (resources/prepare/pii_names)
+        from resources.prepare.pii_names import find_people
+
+        found.extend(("person", normalise_person(text[s:e])) for s, e in find_people(text))
 
     def masking(kind: str, accept, placeholder: str, group: str | None = None):
         def sub(m: re.Match) -> str:
@@ -164,4 +176,6 @@ def query_values(value: str, country_code: str = DEFAULT_COUNTRY_CODE) -> set[tu
         found.add(("card", normalise_card(v)))
     if re.fullmatch(r"[A-Za-z0-9_-]{3,40}", v):
         found.add(("id", normalise_id(v)))
+    if re.fullmatch(r"[^\W\d_]+(?:[ '’.-]+[^\W\d_]+)+", v):  # "Lotte Brandt": a full name, however spelt
+        found.add(("person", normalise_person(v)))
     return found

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 from resources.schema import FILTERED, KEPT, REJECTED
 from resources.sources.formats import FormatError, to_messages
 from resources.sources.limits import MAX_DEPTH, too_deep
+from resources.sources.reasons import quoted
 
 # Must match data/generate_samples.py: annotations are prompted with exactly these words. Other tasks get their
 # instruction from configuration (SourceCatalog.task_instructions), which may also override these.
@@ -86,7 +87,7 @@ def interaction(record: dict[str, Any], fmt: str = "auto", **_: Any) -> Outcome:
     if not isinstance(verdict, str):
         return rejected(f"wrong type: verdict is {type(verdict).__name__}, not a string")
     if verdict.strip().lower() != "approved":
-        return filtered(f"not approved: verdict={verdict[:40]}")
+        return filtered(f"not approved: verdict={quoted(verdict)}")
     try:
         return kept(_task(record), to_messages(record, fmt), _timestamp(record, "reviewed_at"))
     except FormatError as e:
@@ -126,7 +127,7 @@ def annotation(record: dict[str, Any], task_instructions: Mapping[str, str] | No
     try:
         task = _task(record)
         if not instructions.get(task, "").strip():
-            raise FormatError(f"unknown task: {task[:40]!r} has no instruction; add one to "
+            raise FormatError(f"unknown task: {quoted(task)!r} has no instruction; add one to "
                               f"SourceCatalog.task_instructions (known: {', '.join(sorted(instructions))})")
         document = record.get("document")
         if document is None or (isinstance(document, str) and not document.strip()):
@@ -150,7 +151,7 @@ def score_value(score: Any) -> float:
         try:
             score = float(score.strip())
         except ValueError:
-            raise FormatError(f"wrong type: score {score[:40]!r} is not a number") from None
+            raise FormatError(f"wrong type: score {quoted(score)!r} is not a number") from None
     elif isinstance(score, bool) or not isinstance(score, (int, float)):
         raise FormatError(f"wrong type: score is {type(score).__name__}, not a number")
     if not math.isfinite(score) or not 0 <= score <= 1:

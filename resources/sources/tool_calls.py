@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from resources.sources.reasons import FormatError
+from resources.sources.reasons import FormatError, quoted
 
 
 def _parsed(value: Any, what: str) -> Any:
@@ -87,7 +87,7 @@ def tool_result(message: dict[str, Any], index: int, call_ids: set[str], calls_s
         if not isinstance(call_id, str):
             raise FormatError(f"wrong type: message {index} tool_call_id is {type(call_id).__name__}, not a string")
         if call_ids and call_id not in call_ids:
-            raise FormatError(f"orphan tool result: message {index} answers tool_call_id {call_id[:40]!r}, "
+            raise FormatError(f"orphan tool result: message {index} answers tool_call_id {quoted(call_id)!r}, "
                               f"which no earlier call has")
         out["tool_call_id"] = call_id
     name = message.get("name")
