@@ -79,8 +79,9 @@ def test_every_text_field_is_scrubbed():
                        messages=msgs, created_at="call +49 30 9876543")
     table = pd.DataFrame([{**row, "note": "IBAN DE02 1009 0000 2718 2818 28"}],
                          columns=list(EXAMPLE_COLUMNS) + ["note"])
-    out, _, stats = clean_examples(table)
+    out, ledger, stats = clean_examples(table)
     rec = out.iloc[0].to_dict()
+    assert list(ledger["reason"]) == ["pii replaced: person=2, email=1, phone=1, iban=1"]  # counts, no values
     assert rec["task"] == "ask [EMAIL_1]" and rec["created_at"] == "call [PHONE_1]" and rec["note"] == "IBAN [IBAN_1]"
     assert json.loads(rec["messages"])[1]["content"] == rec["reference"] == "On its way, [PERSON_1]."
     assert rec["id"] == row["id"] and rec["drop"] == "d1"

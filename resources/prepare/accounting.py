@@ -39,8 +39,10 @@ def merge_ledgers(*ledgers: pd.DataFrame) -> pd.DataFrame:
             elif prev["state"] == KEPT and row["state"] != KEPT:
                 final[row["id"]] = {**row, "file": row["file"] or prev["file"], "line": row["line"] or prev["line"]}
             elif prev["state"] == KEPT:
-                # both kept: keep the latest stage's name, and the first file/line
-                final[row["id"]] = {**prev, "stage": row["stage"] or prev["stage"]}
+                # both kept: keep the latest stage's name (and note, such as what scrubbing replaced), and the
+                # first file/line
+                final[row["id"]] = {**prev, "stage": row["stage"] or prev["stage"],
+                                    "reason": row["reason"] or prev["reason"]}
     merged = pd.DataFrame(list(final.values()), columns=list(LEDGER_COLUMNS))
     # reasons may quote raw field values (e.g. an unexpected verdict); the ledger travels further than raw data
     from resources.prepare.pii import scrub_pii

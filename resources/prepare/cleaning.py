@@ -110,6 +110,12 @@ def _scrub_example(row: dict, cleaned: list[dict], same_reference: bool, found: 
     return row, cleaned
 
 
+def replaced_reason(replaced: Counter) -> str:
+    """"pii replaced: email=1, person=2" (no values, only counts per kind), or "" when nothing was."""
+    kinds = [f"{k}={replaced[k]}" for k in PII_KEYS if replaced.get(k)]
+    return "pii replaced: " + ", ".join(kinds) if kinds else ""
+
+
 def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Normalise and scrub every example; return (cleaned examples, ledger for every input row, stats).
@@ -138,11 +144,13 @@ def clean_examples(examples: pd.DataFrame, cfg: Any = None, *, pii: bool | None 
         raw_answers = [m.get("content", "") for m in msgs if m.get("role") == "assistant"]
         same_reference = rec.get("reference", "") == raw_answers[-1]  # the usual case: cleaned and counted once
         reference = answers[-1] if same_reference else clean_text(rec.get("reference", ""), norm, changes)
-        row = {**rec, "reference": reference}
+        row, replaced = {**rec, "reference": reference}, Counter()
         if do_pii:
-            row, cleaned = _scrub_example(row, cleaned, same_reference, found)
+            row, cleaned = _scrub_example(row, cleaned, same_reference, replaced)
+            found.update(replaced)
         kept_rows.append({**row, "messages": json.dumps(cleaned, ensure_ascii=False)})
-        ledger.append(ledger_entry(**entry, state=KEPT))
+        # a kept row's ledger line says what was replaced in it, so an auditor can find the rows that had PII
+        ledger.append(ledger_entry(**entry, state=KEPT, reason=replaced_reason(replaced)))
     columns = list(EXAMPLE_COLUMNS) + [c for c in examples.columns if c not in EXAMPLE_COLUMNS]
     out = pd.DataFrame(kept_rows, columns=columns)
     stats = {
