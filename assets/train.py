@@ -67,18 +67,21 @@ def base_model(context: dg.AssetExecutionContext, store: ArtifactStore, base: Ba
 def qlora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore, trainer: Trainer) -> dg.MaterializeResult:
     """QLoRA adapter: 4-bit NF4 base + LoRA, trained in its own process (Dagster Pipes), checkpointed."""
     from resources.training.launcher import plot_loss_curve
+    from resources.training.run_outcome import heldout_curve_md, outcome
 
     layout = store.layout
     handle = BaseModelHandle.read(layout.base_model_handle())
-    train_path = layout.datasets() / "train.parquet"
-    run_key = training_run_key(train_path, handle.version, trainer.train_config())
+    train_path, eval_path = layout.datasets() / "train.parquet", layout.datasets() / "eval.parquet"
+    run_key = training_run_key(train_path, handle.version, trainer.train_config(), heldout_path=eval_path)
     keys, reported_metadata = train_or_reuse(
         context, trainer, store, run_key, trainer.max_steps, what="training run",
         unchanged="same data, base and settings", base_model_dir=handle.folder, train_path=train_path,
-        **handle.load_options())
+        eval_path=eval_path if trainer.eval_loss_every else None, **handle.load_options())
     register_checkpoints(context.instance, keys)
-    write_json(layout.current_run(), {"run_key": run_key, "checkpoints": keys})
     out = layout.adapter_run(run_key)
+    record = outcome(out)  # why the run stopped; an early-stopped run hands on only its best checkpoint
+    write_json(layout.current_run(), {"run_key": run_key, "checkpoints": keys, **record})
+    curve = heldout_curve_md(out)
     final = layout.checkpoint(keys[-1])
     log_path = out / "train_log.jsonl"
     return dg.MaterializeResult(
@@ -86,6 +89,10 @@ def qlora_adapter(context: dg.AssetExecutionContext, store: ArtifactStore, train
         metadata={
             **reported_metadata,
             "run_key": run_key,
+            "stop_reason": record["stop_reason"],
+            "resumed_from_steps": dg.MetadataValue.json(record["resumed_from_steps"]),
+            **{k: record[k] for k in ("best_heldout_step", "best_heldout_loss") if k in record},
+            **({"heldout_loss_curve": dg.MetadataValue.md(curve)} if curve else {}),
             "checkpoints": dg.MetadataValue.md(markdown_table(["partition", "path"],
                                                               [(k, str(layout.checkpoint(k))) for k in keys])),
             "loss_curve": dg.MetadataValue.md(plot_loss_curve(log_path)) if log_path.exists() else "no log",

@@ -46,7 +46,8 @@ def stopped(tiny_model_dir, tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("early")
-    paths = {"train_path": write_train_set(root / "train.parquet"), "eval_path": write_unlike_eval_set(root / "eval.parquet")}
+    paths = {"train_path": write_train_set(root / "train.parquet"),
+             "eval_path": write_unlike_eval_set(root / "eval.parquet")}
     reporter = Recording()
     result = train(TrainConfig(**ES_CONFIG), tiny_model_dir, paths["train_path"], root / "out", reporter,
                    eval_path=paths["eval_path"])
@@ -151,13 +152,15 @@ def test_the_rule():
     rule, state = EarlyStopping(every=5, patience=2, min_delta=0.1), {"step": 0}
     assert [rule.due(s) for s in (1, 5, 7, 10)] == [False, True, False, True]
     assert rule.record(state, 5, 2.0)["improved"]
-    assert not rule.record(state, 10, 1.95)["improved"]  # better, but not by more than min_delta
+    # the lowest loss so far is the best (and gets a checkpoint), but less than min_delta lower is no progress
+    assert rule.record(state, 10, 1.95) == {"heldout_loss": 1.95, "improved": True, "best_heldout_loss": 1.95,
+                                            "best_heldout_step": 10, "bad_evals": 1}
     assert rule.stop_reason(state) is None
-    assert rule.record(state, 15, 1.85)["improved"] and state["heldout"]["bad_evals"] == 0
-    rule.record(state, 20, float("nan"))  # a diverged run never improves
+    assert rule.record(state, 15, 1.8)["improved"] and state["heldout"]["bad_evals"] == 0
+    assert not rule.record(state, 20, float("nan"))["improved"]  # a diverged run is never better
     rule.record(state, 25, 1.9)
     assert rule.stop_reason(state) == ("early stop: held-out loss did not improve by more than 0.1 for 2 "
-                                       "evaluations (best 1.8500 at step 15)")
+                                       "evaluations (best 1.8000 at step 15)")
     measuring, rising = EarlyStopping(every=1, patience=0, min_delta=0.0), {}  # patience 0: measure, never stop
     for step in range(1, 6):
         measuring.record(rising, step, float(step))
@@ -183,3 +186,13 @@ def test_off_by_default_and_invisible_when_off():
     assert TrainConfig.from_dict(on.to_dict()) == on and on.config_hash() != TrainConfig().config_hash()
     dpo = PreferenceTrainer().config(on)
     assert dpo.eval_loss_every == 0 and dpo.validate() == []
+
+
+def test_the_held_out_set_is_part_of_the_run_key_only_when_measured(tmp_path):
+    from resources.training.run_key import training_run_key
+
+    train = write_train_set(tmp_path / "train.parquet", 6)
+    one, two = write_unlike_eval_set(tmp_path / "one.parquet", 4), write_unlike_eval_set(tmp_path / "two.parquet", 5)
+    off, on = TrainConfig(), TrainConfig(eval_loss_every=2)
+    assert training_run_key(train, "b", off, heldout_path=one) == training_run_key(train, "b", off)
+    assert training_run_key(train, "b", on, heldout_path=one) != training_run_key(train, "b", on, heldout_path=two)

@@ -42,8 +42,10 @@ def stopped_early(state: dict[str, Any]) -> bool:
 
 
 class EarlyStopping:
-    """The rule: a measurement improves when it is below the best so far by more than ``min_delta``; the run
-    stops after ``patience`` measurements in a row that did not (patience 0: never)."""
+    """The rule: the best is the lowest held-out loss so far (each new one gets a checkpoint); a measurement counts
+    as progress when it is below the best before it by more than ``min_delta``, and the run stops after
+    ``patience`` measurements in a row without progress (patience 0: never). As in Hugging Face's
+    EarlyStoppingCallback, a new best by less than ``min_delta`` is kept as the best but does not reset the count."""
 
     def __init__(self, every: int, patience: int, min_delta: float):
         self.every, self.patience, self.min_delta = every, patience, min_delta
@@ -60,11 +62,11 @@ class EarlyStopping:
         (``improved``) is what the loop saves a checkpoint for."""
         h = state.setdefault("heldout", {"history": [], "best_step": None, "best_loss": None, "bad_evals": 0})
         h["history"].append([step, loss])
-        improved = h["best_loss"] is None or loss < h["best_loss"] - self.min_delta  # NaN never improves
+        best = h["best_loss"]
+        improved = best is None or loss < best  # NaN is never better
+        h["bad_evals"] = 0 if best is None or loss < best - self.min_delta else h["bad_evals"] + 1
         if improved:
-            h.update(best_step=step, best_loss=loss, bad_evals=0)
-        else:
-            h["bad_evals"] += 1
+            h.update(best_step=step, best_loss=loss)
         return {"heldout_loss": loss, "improved": improved, "best_heldout_loss": h["best_loss"],
                 "best_heldout_step": h["best_step"], "bad_evals": h["bad_evals"]}
 

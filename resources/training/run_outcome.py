@@ -2,8 +2,8 @@
 the interruptions it resumed from, and which of its checkpoints go on to evaluation.
 
 The rule for a run that early stopping ended: only its best checkpoint (lowest held-out loss) is handed on to
-evaluation. Stopping is the judgement that the held-out loss got no better after it, and every earlier
-measurement was higher, so ``evaluation_summary`` (which picks the best evaluated checkpoint by the primary
+evaluation. Every other measurement of the run was higher, and stopping is the judgement that more steps would
+not bring it meaningfully lower, so ``evaluation_summary`` (which picks the best evaluated checkpoint by the primary
 generation metric, leaving out any flagged for forgetting) can only choose that one, or none when the forgetting
 check flags it, and that is what is merged and published. The later checkpoints stay on disk for resume only.
 A run that ended at ``max_steps`` hands on every checkpoint as before (with ``eval_loss_every`` that includes the

@@ -31,17 +31,20 @@ def preference_run(layout: Layout) -> dict[str, Any]:
 
 def train_or_reuse(context, trainer, store, run_key: str, max_steps: int, *, what: str, unchanged: str,
                    **run_args) -> tuple[list[str], dict[str, Any]]:
-    """Train run ``run_key`` (resuming where it stopped), or reuse it when it already reached ``max_steps``.
+    """Train run ``run_key`` (resuming where it stopped), or reuse it when it is finished (``max_steps`` reached,
+    or stopped early).
 
-    ``run_args`` go to ``Trainer.run``. Returns the run's checkpoint keys, oldest first, and the metadata the
-    training process reported ({} when reused). ``what`` and ``unchanged`` only word the log lines.
+    ``run_args`` go to ``Trainer.run``. Returns the keys of the checkpoints handed on to evaluation, oldest first
+    (of an early-stopped run only its best: run_outcome.py), and the metadata the training process reported ({}
+    when reused). ``what`` and ``unchanged`` only word the log lines.
     """
-    from resources.training.checkpointing import latest_checkpoint, read_state
+    from resources.training.checkpointing import latest_checkpoint
+    from resources.training.run_outcome import handed_on_steps, is_finished
 
     out = store.layout.adapter_run(run_key)
     final = latest_checkpoint(out)
     reported: dict[str, Any] = {}
-    if final is not None and read_state(final).get("step", 0) >= max_steps:
+    if is_finished(out, max_steps):
         context.log.info(f"{what} {run_key} already complete at {final.name}: {unchanged}")
     else:
         context.log.info(f"{what} {run_key} -> {out}")
@@ -50,4 +53,5 @@ def train_or_reuse(context, trainer, store, run_key: str, max_steps: int, *, wha
         if store.uri:  # a pod on another node published the checkpoints; bring them here
             store.mirror().pull([str(out.relative_to(store.path()))])
         reported = invocation.get_materialize_result().metadata or {}
-    return store.layout.checkpoint_keys(run_key), reported
+    handed_on = set(handed_on_steps(out))
+    return [k for k in store.layout.checkpoint_keys(run_key) if int(k.rsplit("-", 1)[1]) in handed_on], reported
