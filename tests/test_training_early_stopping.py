@@ -196,3 +196,14 @@ def test_the_held_out_set_is_part_of_the_run_key_only_when_measured(tmp_path):
     off, on = TrainConfig(), TrainConfig(eval_loss_every=2)
     assert training_run_key(train, "b", off, heldout_path=one) == training_run_key(train, "b", off)
     assert training_run_key(train, "b", on, heldout_path=one) != training_run_key(train, "b", on, heldout_path=two)
+
+
+def test_the_end_of_run_report_says_how_training_ended():
+    from resources.reports.run_summary import training_lines
+
+    assert training_lines({}) == []  # a run recorded before stop reasons existed
+    assert training_lines({"stop_reason": "max_steps reached", "resumed_from_steps": [6, 12]}) == [
+        "training: max_steps reached; resumed after an interruption from step(s) 6, 12"]
+    (line,) = training_lines({"stop_reason": "early stop: held-out loss did not improve for 2 evaluations (best "
+                                             "1.5000 at step 4)", "resumed_from_steps": []})
+    assert line.endswith("(best 1.5000 at step 4); only that best checkpoint was evaluated")

@@ -48,6 +48,10 @@ def test_the_adapter_stops_early_and_says_why(pipeline):
     md = _materialization(instance, "qlora_adapter").metadata
     assert md["stop_reason"].value == run["stop_reason"] and md["best_heldout_step"].value == best
     assert md["heldout_loss_curve"].value.startswith("![Held-out loss while training](data:image/png;base64,")
+    # each measurement reached the Dagster run log through Pipes, and the end-of-run report says why it stopped
+    messages = [e.user_message for r in instance.get_runs() for e in instance.all_logs(r.run_id)]
+    assert f"held-out loss {measured[best]:.4f} at step {best} (new best)" in messages
+    assert f"training: {run['stop_reason']}; only that best checkpoint was evaluated" in pipeline["result"]["summary"]
 
 
 def test_only_the_best_checkpoint_is_evaluated_chosen_and_merged(pipeline):

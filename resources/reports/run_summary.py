@@ -84,6 +84,19 @@ def evaluation_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def training_lines(run: dict[str, Any]) -> list[str]:
+    """How the current SFT run ended (``adapters/latest.json``): why it stopped, and what it handed on."""
+    reason = run.get("stop_reason")
+    if not reason:
+        return []
+    line = f"training: {reason}"
+    if reason.startswith("early stop"):
+        line += "; only that best checkpoint was evaluated"
+    if run.get("resumed_from_steps"):
+        line += f"; resumed after an interruption from step(s) {', '.join(map(str, run['resumed_from_steps']))}"
+    return [line]
+
+
 def registry_lines(registry_dir: Path) -> list[str]:
     """The newest version (what this run published or found already published), where it is, and whether it
     is the promoted one, with the gate's reasons either way."""
@@ -121,6 +134,7 @@ def run_summary(artifact_root: Path | str, model_name: str, ran: list[str], seco
     layout = Layout(artifact_root)
     lines = [f"pipeline complete in {seconds:.0f}s: {', '.join(ran)}; artifacts under {layout.root}"]
     lines.append(rows_line(layout.datasets()))
+    lines += training_lines(_read(layout.current_run()))
     lines += evaluation_lines(_read(layout.evaluation_summary()))
     lines += registry_lines(layout.registry(model_name))
     if incoming is not None:

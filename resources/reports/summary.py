@@ -6,6 +6,10 @@ held-out set shares products and templates with training, the unseen one shows w
 With a preference stage, the DPO checkpoints trained from the best SFT checkpoint compete too, on the same held-out
 set: the best of SFT and DPO is chosen (``best``), while ``best_sft`` stays the SFT checkpoint DPO starts from. A
 DPO checkpoint's ``step`` counts on from its SFT checkpoint's (``dpo_step`` is its own), so ties go to SFT.
+
+The checkpoints compared are those the SFT run handed on (``adapters/latest.json``): of a run that early stopping
+ended only its lowest-held-out-loss checkpoint (resources/training/run_outcome.py), which the same rule then
+chooses unless the forgetting check flags it.
 """
 
 from __future__ import annotations
