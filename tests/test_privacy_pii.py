@@ -27,9 +27,24 @@ EMAIL = "lotte.privacy-canary7@nordlicht-kunden.example"
 PHONE = "+49 30 9876543"
 IBAN = "DE02 1009 0000 2718 2818 28"     # mod-97 check digits valid (asserted below)
 CARD = "4539 7712 3456 7814"             # Visa prefix, Luhn-valid (asserted below)
-PII = {"email": EMAIL, "phone": PHONE, "iban": IBAN, "card": CARD}
-# What to search for: each value as written and with its separators removed.
-NEEDLES = sorted({EMAIL, PHONE, IBAN, CARD, PHONE.replace(" ", ""), IBAN.replace(" ", ""), CARD.replace(" ", "")})
+NAME = "Lotte Brandt"
+ADDRESS = "Kastanienallee 12"             # "..., 10435 Berlin": the street and house number identify her
+TAX_ID = "86 095 742 719"                 # German Steuer-ID, ISO 7064 check digit valid (asserted below)
+IP = "93.184.216.34"                      # a public address
+ACCOUNT = "KD-7741209"                    # after "customer number"
+WIDE_EMAIL = "ｌｏｔｔｅ．ｗｉｄｅ＠ｎｏｒｄｌｉｃｈｔ－ｋｕｎｄｅｎ．ｅｘａｍｐｌｅ"  # full width: NFKC folds it before matching
+WIDE_PHONE = "＋４９ ３０ ５５５０１２３"
+DOTTED_PHONE = "0170.555.0003"
+TASK_EMAIL = "lotte.task@nordlicht-kunden.example"    # in the task field of a reviewed interaction
+STAMP_PHONE = "+49 30 5550177"                        # in its reviewed_at field
+VERDICT_EMAIL = "verdict.person@nordlicht-kunden.example"  # in a verdict quoted by the ledger reason
+PII = {"email": EMAIL, "phone": PHONE, "iban": IBAN, "card": CARD, "person": NAME, "address": ADDRESS,
+       "national_id": TAX_ID, "ip": IP, "account": ACCOUNT}
+# What to search for: each value as written and with its separators removed; for the verdict the part a cut at
+# 40 characters kept ("verdict.person@nordlicht-").
+NEEDLES = sorted({EMAIL, PHONE, IBAN, CARD, PHONE.replace(" ", ""), IBAN.replace(" ", ""), CARD.replace(" ", ""),
+                  NAME, ADDRESS, TAX_ID, TAX_ID.replace(" ", ""), IP, ACCOUNT, WIDE_EMAIL, WIDE_PHONE, DOTTED_PHONE,
+                  TASK_EMAIL, STAMP_PHONE, "verdict.person"})
 # Pieces of the planted values a subword vocabulary could learn (none occurs in the embedded samples).
 FRAGMENTS = ("canary", "kunden", "privacy", "9876543", "1009", "2718", "2818", "4539", "7712", "3456", "7814")
 RAW_SOURCE_FOLDER = "sources"            # the one exempt folder under the artifact root
@@ -42,6 +57,8 @@ def pii_sentence(i: int) -> str:
         f"Please refund the money to my account {IBAN}, thank you.",
         f"The payment with card {CARD} went through twice.",
         f"Contact: {EMAIL}, phone {PHONE}, IBAN {IBAN}, card {CARD}.",
+        f"Ship it to {ADDRESS}, 10435 Berlin. Steuer-ID {TAX_ID}, customer number {ACCOUNT}, logged in from {IP}.",
+        f"Or write to {WIDE_EMAIL}, call {WIDE_PHONE} or {DOTTED_PHONE}.",
     ]
     return variants[i % len(variants)]
 
@@ -78,6 +95,15 @@ def plant_drops(sample_root: Path) -> dict[str, Path]:
     lines.append({"messages": [{"role": "user", "content": f"{SUMMARY_INSTRUCTION}\n\nCustomer: {pii_sentence(3)}"},
                                {"role": "assistant", "content": f"The customer gave {EMAIL} and card {CARD}."}],
                   "task": "summarise", "verdict": "approved", "reviewer": "a.berg", "reviewed_at": ""})
+    # personal data outside the messages: in the task, in the timestamp, in a verdict the ledger quotes
+    lines.append({"messages": [{"role": "user", "content": f"{INSTRUCTION}\n\n{order_text(4)}"},
+                               {"role": "assistant", "content": extraction(4)}],
+                  "task": f"extract_order for {TASK_EMAIL}", "verdict": "approved", "reviewer": "a.berg",
+                  "reviewed_at": f"2026-12-01T10:30:00Z call {STAMP_PHONE}"})
+    lines.append({"messages": [{"role": "user", "content": f"{INSTRUCTION}\n\n{order_text(5)}"},
+                               {"role": "assistant", "content": extraction(5)}],
+                  "task": "extract_order", "verdict": f"rejected because {VERDICT_EMAIL} said so",
+                  "reviewer": "a.berg", "reviewed_at": ""})
     files["reviewed_interactions"] = _jsonl(sample_root / "reviewed_interactions" / f"{DROP}.jsonl", lines)
 
     # corrected_outputs: CSV; PII in the prompt, the corrected answer and the discarded model output
@@ -153,12 +179,18 @@ def find_needles(root: Path) -> dict[str, list[str]]:
 
 
 def test_planted_values_are_real_pii_the_scrubber_knows():
+    from presidio_analyzer.predefined_recognizers import DeTaxIdRecognizer
+
     from resources.prepare.pii import iban_valid, luhn_valid, scrub_pii
 
     assert iban_valid(IBAN) and luhn_valid(CARD.replace(" ", ""))
+    assert DeTaxIdRecognizer().validate_result(TAX_ID.replace(" ", ""))
     for kind, value in PII.items():
-        scrubbed, counts = scrub_pii(f"here it is: {value} .")
+        scrubbed, counts = scrub_pii(pii_sentence(4) if kind in ("address", "national_id", "ip", "account")
+                                     else f"Kind regards, {value}" if kind == "person" else f"here it is: {value} .")
         assert value not in scrubbed and counts[kind] == 1, (kind, scrubbed)
+    for value in (WIDE_EMAIL, WIDE_PHONE, DOTTED_PHONE, TASK_EMAIL, STAMP_PHONE, VERDICT_EMAIL):
+        assert value not in scrub_pii(f"here it is: {value} .")[0], value
 
 
 def test_planted_drops_are_read_as_valid_rows(tmp_path):
@@ -172,7 +204,9 @@ def test_planted_drops_are_read_as_valid_rows(tmp_path):
     for source in ("reviewed_interactions", "corrected_outputs", "expert_annotations", "teacher_synthetic"):
         out = tmp_path / "out" / source
         summary = catalog.ingest_drop(source, next(iter(catalog.list_drops(source))), out)
-        assert summary.rows_in == ROWS + 1 and summary.kept == ROWS + 1, (source, summary)
+        # reviewed_interactions also has the task/timestamp row (kept) and the quoted-verdict row (filtered)
+        extra = 2 if source == "reviewed_interactions" else 0
+        assert summary.rows_in == ROWS + 1 + extra and summary.kept == ROWS + 1 + extra // 2, (source, summary)
         # corrections also keep the model output they replaced (the rejected side of a preference pair)
         kept = {"examples.parquet"} | ({"model_outputs.parquet"} if source == "corrected_outputs" else set())
         assert set(find_needles(out)) == kept

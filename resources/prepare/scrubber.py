@@ -17,18 +17,20 @@ The engine is built once per process (``analyzer``): building it compiles every 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import unicodedata
 from collections import Counter
 
 from resources.prepare.pii import MASK, structured_spans
 
-# presidio entity -> (count key, placeholder stem)
-_KINDS = {"email": "EMAIL", "phone": "PHONE", "iban": "IBAN", "card": "CARD", "PERSON": ("person", "PERSON"),
-          "ADDRESS": ("address", "ADDRESS"), "NATIONAL_ID": ("national_id", "ID"), "IP_ADDRESS": ("ip", "IP"),
-          "ACCOUNT_ID": ("account", "ACCOUNT"), "BIRTH_DATE": ("birth_date", "BIRTH_DATE")}
-KINDS = {k: v if isinstance(v, tuple) else (k, v) for k, v in _KINDS.items()}
+# detector kind (pii.py's names, presidio's entity types) -> (count key in PII_KEYS, placeholder stem)
+KINDS = {"email": ("email", "EMAIL"), "phone": ("phone", "PHONE"), "iban": ("iban", "IBAN"), "card": ("card", "CARD"),
+         "PERSON": ("person", "PERSON"), "ADDRESS": ("address", "ADDRESS"), "NATIONAL_ID": ("national_id", "ID"),
+         "IP_ADDRESS": ("ip", "IP"), "ACCOUNT_ID": ("account", "ACCOUNT"), "BIRTH_DATE": ("birth_date", "BIRTH_DATE")}
 THRESHOLD = 0.5  # presidio score: checksum-validated ids score 1.0, an id whose check fails 0 (dropped)
+# presidio logs every recognizer it loads and, at INFO, a line per analysed text: noise in a run's log
+logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
 
 
 def fold(text: str) -> tuple[str, list[int] | None]:
