@@ -42,8 +42,7 @@ _GREETING = (r"(?:^|[\n.!?,:;(] ?)(?:hi|hello|hey|dear|hallo|moin|servus|liebe|l
 _SIGNOFF = (r"(?:regards|grüße|grüßen|gruß|cordialement|bien à vous|sincerely|cheers|best|best wishes|thanks|"
             r"thank you|merci|danke|amicalement|salutations|lg|vg|mfg|yours|bisous|à bientôt)[ ]?[,!.]?[ ]?\n?[ ]?$")
 _CUES = {name: regex.compile(pattern, regex.I) for name, pattern in
-         (("title", _TITLE), ("strong", _STRONG), ("weak", _WEAK), ("greeting", _GREETING),
-          ("signoff", _SIGNOFF))}
+         (("strong", _STRONG), ("weak", _WEAK), ("greeting", _GREETING), ("signoff", _SIGNOFF))}
 _TITLE_CASE = regex.compile(_TITLE)  # titles are case-sensitive: "M." yes, "m." no
 
 # a word right before a candidate that makes it a thing, not a person: "a Bergen blanket", "die Rose", "2 Malmö"
@@ -216,24 +215,3 @@ def name_words_in(text: str, words: set[str]) -> list[tuple[int, int, str]]:
     if not words:
         return []
     return [(m.start(), m.end(), "PERSON") for m in _ANY_WORD.finditer(text) if plain(m.group(0)) in words]
-
-
-def _recognizer_base():
-    from presidio_analyzer import EntityRecognizer
-
-    return EntityRecognizer
-
-
-class PersonRecognizer(_recognizer_base()):
-    """find_people as a presidio recognizer, so names go through the same engine as every other kind."""
-
-    def __init__(self, language: str):
-        super().__init__(supported_entities=["PERSON"], supported_language=language, name="PersonRecognizer")
-
-    def load(self) -> None:
-        first_names(), stop_words()
-
-    def analyze(self, text, entities, nlp_artifacts=None):
-        from presidio_analyzer import RecognizerResult
-
-        return [RecognizerResult("PERSON", start, end, 0.85) for start, end in find_people(text)]

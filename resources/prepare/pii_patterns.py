@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import (DeTaxIdRecognizer, EsNieRecognizer, EsNifRecognizer,
                                                       IpRecognizer, ItFiscalCodeRecognizer)
 
@@ -147,16 +147,33 @@ class PublicIpRecognizer(IpRecognizer):
             return True
 
 
+class PersonRecognizer(EntityRecognizer):
+    """pii_names.find_people as a presidio recognizer, so names go through the same engine as every other kind."""
+
+    def __init__(self):
+        super().__init__(supported_entities=["PERSON"], supported_language=LANGUAGE, name="PersonRecognizer")
+
+    def load(self) -> None:
+        from resources.prepare.pii_names import first_names, stop_words
+
+        first_names(), stop_words()
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        from resources.prepare.pii_names import find_people
+
+        return [RecognizerResult("PERSON", start, end, 0.85) for start, end in find_people(text)]
+
+
 def checksum_ids() -> list[PatternRecognizer]:
     """Ids whose checksum settles them: found before the phone detector, which would read a NIR's digit groups."""
     return [FrNirRecognizer(), SpacedDeTaxIdRecognizer()]
 
 
-def recognizers() -> list[PatternRecognizer]:
-    """Every pattern recognizer the scrubber runs (the person recognizer lives in pii_names)."""
+def recognizers() -> list[EntityRecognizer]:
+    """Every recognizer the scrubber runs through presidio's engine."""
     ids = dict(supported_language=LANGUAGE, supported_entity="NATIONAL_ID")
     return [AddressRecognizer(), EsNifRecognizer(**ids),
             EsNieRecognizer(**ids), ItFiscalCodeRecognizer(**ids),
             ContextIdRecognizer("NATIONAL_ID", _PASSPORT_CUE, "PassportRecognizer"),
             ContextIdRecognizer("ACCOUNT_ID", _ACCOUNT_CUE, "AccountIdRecognizer"),
-            BirthDateRecognizer(), PublicIpRecognizer()]
+            BirthDateRecognizer(), PublicIpRecognizer(), PersonRecognizer()]

@@ -8,8 +8,8 @@ One text is scrubbed in four steps:
    e-mail address), and every found span is mapped back to the original characters, so nothing else changes;
 2. the structured detectors of resources/prepare/pii.py (e-mail, IBAN, payment card, phone), which mask what they
    find so no other recognizer reads an IBAN's digits again;
-3. presidio's AnalyzerEngine with the recognizers of pii_patterns.py and pii_names.py (addresses, national ids,
-   IP addresses, account ids, birth dates, person names);
+3. presidio's AnalyzerEngine with the recognizers of pii_patterns.py (addresses, national ids, IP addresses,
+   account ids, birth dates, and person names from pii_names.py);
 4. overlaps resolved (the earlier and then the longer span wins) and each span replaced by its placeholder.
 The engine is built once per process (``analyzer``): building it compiles every pattern.
 """
@@ -51,11 +51,10 @@ def analyzer():
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
-    from resources.prepare.pii_names import PersonRecognizer
     from resources.prepare.pii_patterns import LANGUAGE, recognizers
 
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
-    for recognizer in recognizers() + [PersonRecognizer(LANGUAGE)]:
+    for recognizer in recognizers():
         registry.add_recognizer(recognizer)
     engine = NoOpNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": "none"}])
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=[LANGUAGE],
