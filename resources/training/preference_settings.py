@@ -18,7 +18,8 @@ class PreferenceTrainer(dg.ConfigurableResource):
     beta: float = 0.1  # KL strength: larger keeps the policy closer to the SFT adapter (typical 0.05-0.5)
     loss: str = "sigmoid"  # "sigmoid" (DPO) | "ipo"
     # DPO moves an already tuned adapter: a tenth or less of the SFT learning rate, and far fewer steps
-    learning_rate: float = 1e-4
+    # measured on SmolLM2 (README, Proof on a real model): 1e-4 cost 0.04 held-out token F1, 2e-5 nothing
+    learning_rate: float = 2e-5
     max_steps: int = 20
     warmup_steps: int = 2
     save_every: int = 10
