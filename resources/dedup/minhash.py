@@ -35,7 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from resources.dedup.shingles import Shingling, shingle_token_split
-from resources.dedup.tokens import M64, fmix64, fmix64_int, token_hash64, tokenize
+from resources.dedup.tokens import M64, fmix, fmix64, fmix64_int, token_hash64, tokenize
 
 SCHEME = "affine32"
 
@@ -82,13 +82,7 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fmix32(h: np.ndarray) -> np.ndarray:
-    s1, m1, s2, m2, s3 = (np.uint32(v) for v in _FMIX32)
-    h = h ^ (h >> s1)
-    h *= m1
-    h ^= h >> s2
-    h *= m2
-    h ^= h >> s3
-    return h
+    return fmix(h, _FMIX32, np.uint32)
 
 
 @dataclass

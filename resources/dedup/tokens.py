@@ -53,7 +53,13 @@ def fmix64_int(h: int) -> int:
 
 
 def fmix64(h: np.ndarray) -> np.ndarray:
-    s1, m1, s2, m2, s3 = (np.uint64(v) for v in FMIX64)
+    return fmix(h, FMIX64, np.uint64)
+
+
+def fmix(h: np.ndarray, constants: tuple[int, ...], dtype) -> np.ndarray:
+    """MurmurHash3's finaliser with the shifts and multipliers of one width (64-bit here, 32-bit for datasketch's
+    pre-mix), in that width's wrapping arithmetic."""
+    s1, m1, s2, m2, s3 = (dtype(v) for v in constants)
     h = h ^ (h >> s1)
     h *= m1
     h ^= h >> s2
