@@ -100,3 +100,26 @@ def test_index_is_incremental_per_drop(tmp_path):
     assert changed == ["corrected_outputs/2026-12-02.csv.parquet"]
     iban_rows = rows_for_hashes(w["root"], subject_hashes(w["root"], JANE_IBAN))
     assert [r["source_row_id"] for r in iban_rows] == [w["ids"]["jane_dup"]]
+
+
+def test_a_person_is_found_by_name(tmp_path):
+    """Erasure by name: the row signed "Lotte Brandt" is found by her name in any spelling, and no other row."""
+    from resources.layout import Layout
+    from resources.sources.catalog import SourceCatalog
+    from test_provenance_lookup import _chat
+
+    drop = tmp_path / "samples" / "reviewed_interactions" / "2026-12-01.jsonl"
+    drop.parent.mkdir(parents=True)
+    answer = '{"order_id": "NH-100200", "item": "lamp", "quantity": 1, "issue": "damaged"}'
+    rows = [_chat("My lamp (order NH-100200) arrived broken.\nKind regards, Lotte Brandt", answer),
+            _chat("My Bergen table (order NH-300400) is late.", answer)]
+    drop.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    root = tmp_path / "artifacts"
+    catalog = SourceCatalog(sample_root=str(tmp_path / "samples"), incoming_root=str(tmp_path / "incoming"))
+    catalog.ingest_drop("reviewed_interactions", drop.name, Layout(root).source_drop("reviewed_interactions",
+                                                                                        drop.name))
+    build_subject_index(root, catalog=catalog)
+    for spelling in ("Lotte Brandt", "lotte  BRANDT"):
+        found = rows_for_hashes(root, subject_hashes(root, spelling))
+        assert {r["source_row_id"] for r in found} == {"reviewed_interactions/2026-12-01.jsonl/1"}, spelling
+    assert not rows_for_hashes(root, subject_hashes(root, "Bergen Table"))

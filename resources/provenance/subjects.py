@@ -1,4 +1,5 @@
-"""The subject index: which source rows mention a data subject (e-mail, phone, IBAN, card, customer/order id).
+"""The subject index: which source rows mention a data subject (e-mail, phone, IBAN, card, customer/order id,
+person name).
 
 Built from the RAW source rows, before PII scrubbing: the scrubbed training text no longer says whose it was,
 but the erasure request does. Only keyed hashes are stored (``salt.py``): the index answers "which rows mention
@@ -22,7 +23,8 @@ from typing import Any, Iterable
 from resources.layout import Layout
 from resources.provenance.locking import locked
 from resources.provenance.salt import keyed_hash, load_salt, salt_fingerprint
-from resources.provenance.subject_values import DEFAULT_COUNTRY_CODE, extract_record, extract_text, query_values
+from resources.provenance.subject_values import (DEFAULT_COUNTRY_CODE, KINDS, extract_record, extract_text,
+                                                 query_values)
 from resources.schema import SOURCES, row_id
 
 INDEX_COLUMNS = ("subject_hash", "kind", "source_row_id")
@@ -55,7 +57,9 @@ def build_subject_index(artifact_root: Path | str, *, catalog: Any = None,
     with locked(folder):
         state_path = folder / "state.json"
         state = json.loads(state_path.read_text()) if state_path.exists() else {}
-        fresh = state.get("salt") != salt_fingerprint(salt) or state.get("country_code") != country_code
+        # a new kind of subject value (people by name, issue 20) rebuilds every drop's rows once
+        fresh = (state.get("salt") != salt_fingerprint(salt) or state.get("country_code") != country_code
+                 or state.get("kinds") != list(KINDS))
         old_drops = {} if fresh else state.get("drops", {})
         drops: dict[str, dict] = {}
         changed = fresh or not subject_index_path(root).exists()
@@ -84,7 +88,8 @@ def build_subject_index(artifact_root: Path | str, *, catalog: Any = None,
             changed = True
         if changed:
             _write_union(root, [folder / f"{k}.parquet" for k in sorted(drops)])
-        new_state = {"salt": salt_fingerprint(salt), "country_code": country_code, "drops": drops}
+        new_state = {"salt": salt_fingerprint(salt), "country_code": country_code, "kinds": list(KINDS),
+                     "drops": drops}
         if new_state != state:  # a lookup on an unchanged index writes nothing (and imports no writer)
             from resources.storage import write_json
 
