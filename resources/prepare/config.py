@@ -15,7 +15,8 @@ class PrepareConfig(dg.ConfigurableResource):
     fix_mojibake: bool = True
     strip_html: bool = True
     normalise_whitespace: bool = True
-    # replace e-mails, phone numbers, IBANs and card numbers by typed placeholders (resources/prepare/pii.py)
+    # replace personal data (names, addresses, e-mails, phones, IBANs, cards, ids, IPs, birth dates) in every text
+    # field by typed placeholders numbered per conversation (resources/prepare/scrubber.py, SECURITY.md section 4)
     pii: bool = True
     # length limit in base-model tokens of the chat-formatted example (resources/prepare/trim.py)
     max_tokens: int = 512
