@@ -7,7 +7,8 @@ put each value where customers write it: with a cue ("my name is", "Frau", "call
 ("I spoke to Lisa Meyer"), mid-sentence, at a line end, in a signature. Distractors the scrubber must leave alone
 stand in the same messages: order ids, prices, dates, quantities, postcodes with a city alone, private IP
 addresses, products named after Faker's cities, company names (which often hold a surname: "Müller GmbH" is
-counted as a false positive if replaced) and weekdays.
+counted as a false positive if replaced), weekdays, and phrases shaped like a street with a number ("Am Montag
+3 Pakete", "Im Jahr 2025", "3 Oak Park tables").
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ TEMPLATES = {
         "Account holder: {name}, IBAN {iban}, born {dob}.",
         "Hey {first}! The {product} is back in stock, {price} until {date}.",
         "Our supplier {company} delivers on {weekday}; Customer Service will Update the Tracking Page.",
+        "We have {qty} Oak Park tables and {qty} Rose Garden chairs left; see Section {qty} of the {year} catalogue.",
     ],
     "de": [
         "Hallo, mein Name ist {name} und meine Bestellung {order} ist nicht angekommen.",
@@ -53,6 +55,7 @@ TEMPLATES = {
         "{name}\n{address}\nTel. {phone}",
         "Hallo {first}, der {product} kostet {price} bis zum {date}.",
         "Der Lieferant {company} liefert am {weekday}; Rückfragen an den Kundendienst, Abteilung Versand.",
+        "Am Montag {qty} Pakete, im Lager {qty} weitere. Im Jahr {year} war der {product} in Nürnberg {qty} Tage aus.",
     ],
     "fr": [
         "Bonjour, je m'appelle {name} et ma commande {order} n'est pas arrivée.",
@@ -78,7 +81,7 @@ SLOTS = {"name": "person", "first": "person", "last": "person", "address": "addr
          "nir": "national_id", "dni": "national_id", "nie": "national_id", "cf": "national_id",
          "passport": "national_id", "ip": "ip", "account": "account", "dob": "birth_date", "order": None,
          "price": None, "date": None, "product": None, "qty": None, "city_plain": None, "private_ip": None, "company": None,
-         "weekday": None}
+         "weekday": None, "year": None}
 
 
 @dataclass
@@ -187,6 +190,8 @@ class Generator:
             return fake.company()
         if slot == "weekday":
             return fake.day_of_week()
+        if slot == "year":
+            return str(rng.randint(2015, 2027))
         raise KeyError(slot)
 
     def row(self) -> Row:

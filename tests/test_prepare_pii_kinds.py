@@ -47,6 +47,8 @@ def test_each_kind_is_replaced(text, expected):
     "ip 192.168.0.100 and 10.0.0.1 are the office routers",   # private ranges identify nobody
     "Our store at 10115 Berlin opens on Monday.",             # postcode and city alone
     "Steuer-ID 86095742718, NIR 185057800608492",             # checksums fail
+    "Im Januar 2026 kamen 3 Pakete. Am Montag 3 weitere, Der Park 3 ist zu, in Nürnberg 3 Tage.",
+    "We have 3 Oak Park tables in stock, see Section 3.",
 ])
 def test_look_alikes_stay(text):
     assert scrub_pii(text) == (text, {})
@@ -109,7 +111,7 @@ def test_benchmark_goals_on_a_fresh_faker_corpus():
     from pii import GOALS, score
     from pii_corpus import corpus
 
-    kinds = score(corpus(800, seed=7))
+    kinds = score(corpus(2000, seed=7))  # large enough that one miss among the rarer kinds is not 1 %
     assert set(kinds) >= {"person", "address", "email", "phone", "iban", "card", "national_id", "ip", "account",
                           "birth_date"}
     for kind, k in kinds.items():

@@ -85,9 +85,10 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-# A 12-digit card number (Maestro) is only taken after a word for a card: 1 in 10 twelve-digit ids passes Luhn.
+# A 12-digit card number (Maestro: 0604, 5x, 6x) is only taken after a word for a card: 1 in 10 twelve-digit ids
+# passes Luhn.
 _KEYWORD_CARD = re.compile(r"(?P<kw>\b(?:card|karte|kreditkarte|carte|maestro|debit card|ec-karte)\b[^\d\n]{0,20}?)"
-                           r"(?P<number>[56]\d{3}([ -]?)\d{4}\3\d{4})(?![\w]|[.,/:-]\d)", re.I)
+                           r"(?P<number>[056]\d{3}([ -]?)\d{4}\3\d{4})(?![\w]|[.,/:-]\d)", re.I)
 
 
 def _short_card(digits: str) -> bool:
@@ -113,13 +114,14 @@ _B = r"(?<![\w+.,/:\-])"          # not glued to a word, a decimal, a date or an
 _E = r"(?![\w]|[.,/:\-]\d)"       # and not continued by one either
 _GROUPS = r"\d+(?:[ \-]\d+)*"     # digit groups joined by single spaces or dashes (mandatory: no ambiguity)
 _INTL = rf"(?:\+|\b00)[1-9]\d{{0,2}}(?:[ \-]?\(0\))?[ \-]?(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}"
-_NATIONAL = (rf"(?:\(0[1-9]\d{{0,4}}\)[ \-]?|0[1-9]\d{{0,4}}(?:[ ]?/[ ]?|[ \-]?)){_GROUPS}"
+_NATIONAL = (rf"(?:\(0\d{{1,5}}\)[ \-]?|0[1-9]\d{{0,4}}(?:[ ]?/[ ]?|[ \-]?)){_GROUPS}"
              r"|0[1-9]\d{1,4}(?:\.\d{2,5}){2,3}")  # 0170.555.0003; dates of that shape are excluded below
 _NANP = r"\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}|\d{3}[.\-]\d{3}[.\-]\d{4}"
 _EXT = r"(?:[ ]?(?:x|ext\.?|extension|durchwahl|poste)[ ]?\d{1,6})?"  # 555-123-4567x89: the extension goes too
 _PHONE = re.compile(rf"{_B}(?:(?P<intl>{_INTL})|(?P<nanp>{_NANP})|(?P<national>{_NATIONAL})){_EXT}{_E}", re.I)
 # A number of any shape right after "phone", "tel.", "call me on" etc. is a phone number even without prefix.
-_KEYWORD = (r"\b(?:phone|telephone|tel|telefon|mobile|mobil|cell|fax|call|ring|whatsapp|sms)\b\.?"
+_KEYWORD = (r"\b(?:phone|telephone|tel|telefon|mobile|mobil|handy|cell|fax|call|ring|whatsapp|sms|tél|téléphone|"
+            r"portable|appelez-moi|reach me|contact me|erreichbar|joignable)\b\.?"
             r"(?:[ ]?(?:number|no|nr|num)\b\.?)?(?:[ ]?(?:is|on|at|me on|me at|us on|us at)\b)?[ ]?[:#]?[ ]?")
 _KEYWORD_PHONE = re.compile(rf"(?P<kw>{_KEYWORD})(?P<number>(?:\(\d{{1,5}}\)[ \-]?)?{_GROUPS}{_EXT}){_E}", re.I)
 # A North American number written as ten bare digits is only told from an id when it stands alone on its line

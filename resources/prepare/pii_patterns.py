@@ -24,13 +24,19 @@ from presidio_analyzer.predefined_recognizers import (DeTaxIdRecognizer, EsNieRe
 LANGUAGE = "xx"  # one pass for English, German and French text: every recognizer knows all three
 
 _CAP = r"(?-i:\p{Lu})[\p{L}'’-]*"
-_HOUSE = r"\d{1,4}(?:[ ]?(?-i:[a-h])(?![\p{L}]))?(?:[ ]?[-/][ ]?\d{1,4}(?-i:[a-h])?)?"
 _CITY = rf"{_CAP}(?:[ -](?:(?:an der|am|im|bei|sur|sous|lès|les|en|upon|on)[ ])?{_CAP}){{0,3}}"
-_DE_TYPES = ("straße|strasse|str\\.|weg|platz|allee|gasse|ring|damm|ufer|chaussee|steig|pfad|markt|graben|"
-             "stieg|kamp|twiete|promenade|zeile|hof|anger|berg|feld|park|garten|tor")
-_DE_STREET = (rf"(?:{_CAP}(?:[ -]{_CAP}){{0,3}}(?-i:{_DE_TYPES})|{_CAP}(?:[ -]{_CAP}){{0,2}}[ -](?:{_DE_TYPES})|"
-              rf"(?:Am|An der|Auf der|Im|In der|Zum|Zur)[ ]{_CAP}(?:[ -]{_CAP}){{0,2}})")
-_DE_TAIL = rf"(?:,?[ ]*\n?[ ]*(?:D-)?\d{{5}}[ ]{_CITY})?"
+# German street types: glued to the name ("Hauptstraße", "Rosenweg") or a word of their own ("Berliner Straße");
+# not -berg/-feld/-hof/-park/-markt, which end as many towns and shops ("Nürnberg 3 Tage", "Supermarkt 2")
+_DE_GLUED = "straße|strasse|str\\.|weg|platz|allee|gasse|ring|damm|ufer|chaussee|steig|pfad|graben|stieg|kamp|twiete"
+_DE_WORD = "Straße|Strasse|Str\\.|Weg|Platz|Allee|Gasse|Ring|Damm|Ufer|Chaussee|Steig|Pfad|Markt|Graben|Promenade"
+# an article or pronoun starts a phrase, not a street name ("Der Park 3", "Im Januar 2026")
+_DE_NOT = r"(?!(?-i:Der|Die|Das|Dem|Den|Des|Ein|Eine|Einen|Einem|Im|Am|Zum|Zur|Vom|Beim|Mein|Meine|Unser|Unsere|Ihr|Ihre|Dein|Diese|Dieser|Jede|Jeder|Bis|Ab|Seit)\b)"
+_DE_NUMBER = r"\d{1,4}(?:[ ]?(?-i:[a-h])(?![\p{L}]))?(?:[ ]?[-/][ ]?\d{1,4}(?-i:[a-h])?)?"
+_DE_TAIL = rf",?[ ]*\n?[ ]*(?:D-)?\d{{5}}[ ]{_CITY}"
+_DE_STREET = (rf"{_DE_NOT}(?:{_CAP}(?:[ -]{_CAP}){{0,3}}(?-i:{_DE_GLUED})|{_CAP}(?:[ -]{_CAP}){{0,2}}[ -](?-i:{_DE_WORD}))"
+              rf"[ ]{_DE_NUMBER}(?:{_DE_TAIL})?"
+              # "Am Markt 5", "In der Aue 3": only with postcode and city, or they are phrases ("Am Montag 3")
+              rf"|(?-i:Am|An der|Auf der|Im|In der|Zum|Zur)[ ]{_CAP}(?:[ -]{_CAP}){{0,2}}[ ]{_DE_NUMBER}{_DE_TAIL}")
 _FR_TYPES = ("rue|avenue|av\\.|boulevard|bd|chemin|allée|allee|impasse|place|quai|route|cours|square|passage|voie|"
              "rond-point|résidence|sentier|faubourg|parvis|esplanade|promenade|villa|cité|hameau|lieu-dit")
 _FR_LINK = r"(?:(?:de|du|des|la|le|les|l['’]|d['’]|aux|au|à)[ ]?)*"
@@ -52,8 +58,9 @@ trafficway trail tunnel turnpike underpass union valley via viaduct view village
 wharf quay yard""".split()) + ")s?|St\\.|Rd\\.|Ave\\.|Ln\\.|Dr\\.|Blvd\\.|Ct\\.|Pl\\.|Sq\\.|Pkwy\\.|Hwy\\.)"
 _UNIT = r"(?:,?[ ](?:apt\.?|apartment|suite|ste\.?|unit|flat|floor|fl\.?|#)[ ]?[\p{L}\d-]{1,6})?"
 _FLAT = r"(?:(?:flat|studio|apartment|apt\.?|unit|suite)[ ]\d{1,4}[a-z]?,?[ ]*\n?[ ]*)"
+# not a quantity of products: "3 Oak Park tables" ends in a plural noun
 _EN_STREET = (rf"(?:{_FLAT}(?:\d{{1,5}}[ ])?|\d{{1,5}}[ ])(?:{_CAP}[ ]){{1,3}}(?:{_EN_TYPES})(?![\p{{L}}])"
-              rf"{_UNIT}")
+              rf"(?![ ](?-i:\p{{Ll}}+s)\b){_UNIT}")
 _EN_TAIL = (rf"(?:,?[ ]*\n?[ ]*{_CITY}(?:,[ ]?(?-i:[A-Z]{{2}}))?[ ]\d{{5}}(?:-\d{{4}})?"
             rf"|,?[ ]*\n?[ ]*(?:{_CITY},?[ ]*\n?[ ]*)?(?-i:[A-Z]{{1,2}}\d[A-Z\d]?[ ]?\d[A-Z]{{2}}))?")
 _EN_FULL = rf"\d{{1,5}}[ ](?:{_CAP}[ ]){{0,3}}{_CAP}{_UNIT},?[ ]*\n?[ ]*{_CITY},[ ]?(?-i:[A-Z]{{2}})[ ]\d{{5}}"
@@ -66,7 +73,7 @@ def _end(pattern: str) -> str:
 class AddressRecognizer(PatternRecognizer):
     def __init__(self):
         super().__init__(supported_entity="ADDRESS", supported_language=LANGUAGE, name="AddressRecognizer",
-                         patterns=[Pattern("de_street", _end(_DE_STREET + r"[ ]" + _HOUSE + _DE_TAIL), 0.8),
+                         patterns=[Pattern("de_street", _end(_DE_STREET), 0.8),
                                    Pattern("fr_street", _end(_FR_STREET + _FR_TAIL), 0.8),
                                    Pattern("en_street", _end(_EN_STREET + _EN_TAIL), 0.8),
                                    Pattern("us_full", _end(_EN_FULL), 0.8)])
