@@ -180,7 +180,9 @@ class DedupEngine(DedupSettings):
             for g in live.tolist():
                 for pos in index.query(batch.signatures[reps[g]]):
                     node = node_of_stored(pos)
-                    if uf.find(g) != uf.find(node) and verified(set_of(g), stored_sets(pos), self.threshold) is not None:
+                    if uf.find(g) == uf.find(node):
+                        continue
+                    if verified(set_of(g), stored_sets(pos), self.threshold) is not None:
                         uf.union(g, node)
 
         # Only clusters of more than one row need a survivor (most rows are alone).
