@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from preference_sets import pair_rows, write_pairs
-from resources.training.checkpointing import latest_checkpoint, list_checkpoints, read_state
+from resources.training.checkpointing import list_checkpoints, read_state
 from resources.training.config import TrainConfig
 from resources.training.launcher import Trainer
 from resources.training.reference import REFERENCE_FILE
 from test_training_loop import Recording, read_log, write_train_set
+from test_training_resume import kill_after_first_checkpoint
 
 SFT = dict(max_steps=4, save_every=4, micro_batch_size=2, max_seq_len=256, warmup_steps=1)
 
@@ -48,18 +47,8 @@ def test_killed_dpo_run_resumes_without_redoing_the_reference(tiny_model_dir, sf
     config = dict(SFT, objective="dpo", max_steps=10, save_every=2, learning_rate=5e-3)
     params, out = _params(tmp_path, tiny_model_dir, sft_adapter, config)
     cmd = [sys.executable, "-m", "resources.training.entry", "--params", str(params)]
-    with open(tmp_path / "first.log", "w") as log_file:
-        first = subprocess.Popen(cmd, cwd=repo_root, env=_env(repo_root), stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 240
-            while latest_checkpoint(out) is None and first.poll() is None and time.time() < deadline:
-                time.sleep(0.05)
-            assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            os.kill(first.pid, signal.SIGKILL)
-        finally:
-            first.wait()
+    resumed_step = kill_after_first_checkpoint(params, repo_root, out, tmp_path / "first.log")
     assert "log-probabilities of 16 pairs under the starting adapter computed" in (tmp_path / "first.log").read_text()
-    resumed_step = read_state(latest_checkpoint(out))["step"]
     assert resumed_step < config["max_steps"] and (out / REFERENCE_FILE).is_file()
 
     second = subprocess.run(cmd, cwd=repo_root, env=_env(repo_root), capture_output=True, text=True, timeout=300)

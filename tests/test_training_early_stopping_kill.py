@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from resources.training.checkpointing import latest_checkpoint, read_state
 from test_training_early_stopping import ES_CONFIG, write_unlike_eval_set
 from test_training_loop import read_log, write_train_set
-from test_training_resume import start
+from test_training_resume import kill_after_first_checkpoint
 
 
 def _params(tmp_path, name, tiny_model_dir, train, heldout):
@@ -46,17 +43,7 @@ def test_a_killed_early_stopping_run_resumes_to_the_same_stop(tiny_model_dir, tm
 
     params = _params(tmp_path, "killed", tiny_model_dir, train, heldout)
     out = tmp_path / "killed"
-    with open(tmp_path / "first.log", "w") as log_file:
-        first = start(params, repo_root, log_file)
-        try:
-            deadline = time.time() + 240
-            while latest_checkpoint(out) is None and first.poll() is None and time.time() < deadline:
-                time.sleep(0.02)
-            assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            os.kill(first.pid, signal.SIGKILL)
-        finally:
-            first.wait()
-    resumed_step = read_state(latest_checkpoint(out))["step"]
+    resumed_step = kill_after_first_checkpoint(params, repo_root, out, tmp_path / "first.log")
     assert resumed_step < whole["steps"]
 
     stdout, result = _finish(params, repo_root)

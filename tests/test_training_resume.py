@@ -23,6 +23,24 @@ def start(params_path, repo_root, log_file):
                             cwd=repo_root, env=env, stdout=log_file, stderr=subprocess.STDOUT)
 
 
+def kill_after_first_checkpoint(params_path, repo_root, out, log_path) -> int:
+    """Start the training process, SIGKILL it once its first checkpoint is on disk (no clean-up code runs: the
+    worst case) and return that checkpoint's step."""
+    with open(log_path, "w") as log_file:
+        first = start(params_path, repo_root, log_file)
+        try:
+            deadline = time.time() + 240
+            while latest_checkpoint(out) is None and first.poll() is None and time.time() < deadline:
+                time.sleep(0.02)
+            assert first.poll() is None, log_path.read_text()[-3000:]
+            assert latest_checkpoint(out) is not None, "no checkpoint within 240 s"
+            os.kill(first.pid, signal.SIGKILL)
+        finally:
+            first.wait()
+    assert first.returncode == -signal.SIGKILL
+    return read_state(latest_checkpoint(out))["step"]
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path, repo_root):
     out = tmp_path / "out"
@@ -30,19 +48,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path, r
     params.write_text(json.dumps({"base_model_dir": str(tiny_model_dir), "output_dir": str(out),
                                   "train_path": str(write_train_set(tmp_path / "train.parquet")), "config": CONFIG}))
 
-    with open(tmp_path / "first.log", "w") as log_file:
-        first = start(params, repo_root, log_file)
-        try:
-            deadline = time.time() + 240
-            while latest_checkpoint(out) is None and first.poll() is None and time.time() < deadline:
-                time.sleep(0.05)
-            assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert latest_checkpoint(out) is not None, "no checkpoint within 240 s"
-            os.kill(first.pid, signal.SIGKILL)  # no clean-up code runs: the worst case
-        finally:
-            first.wait()
-    assert first.returncode == -signal.SIGKILL
-    resumed_step = read_state(latest_checkpoint(out))["step"]
+    resumed_step = kill_after_first_checkpoint(params, repo_root, out, tmp_path / "first.log")
     assert resumed_step < CONFIG["max_steps"]
     first_log = read_log(out / "train_log.jsonl")
     first_run = first_log[0]["run_id"]
