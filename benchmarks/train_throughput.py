@@ -115,7 +115,7 @@ def model_facts(base: Path) -> dict:
     return {"n_params": sum(p.numel() for p in model.parameters()), "vocab_size": cfg.vocab_size}
 
 
-def synthetic_docs(n_tokens: int, vocab_size: int, seed: int):
+def synthetic_docs(n_tokens: int, vocab_size: int, seed: int, mean: int = MEAN_TOKENS, longest: int = MAX_TOKENS):
     """Chats until ``n_tokens`` real tokens: lognormal lengths, the first 20-80% prompt (masked), rest answer."""
     import math
 
@@ -124,10 +124,10 @@ def synthetic_docs(n_tokens: int, vocab_size: int, seed: int):
     from resources.training.chat_tokens import IGNORE, TokenizedChat
 
     rng = np.random.default_rng(seed)
-    mu = math.log(MEAN_TOKENS) - SIGMA ** 2 / 2
+    mu = math.log(mean) - SIGMA ** 2 / 2
     docs, total = [], 0
     while total < n_tokens:
-        n = int(np.clip(rng.lognormal(mu, SIGMA), MIN_TOKENS, MAX_TOKENS))
+        n = int(np.clip(rng.lognormal(mu, SIGMA), MIN_TOKENS, longest))
         ids = rng.integers(3, vocab_size, n).tolist()
         cut = max(1, min(n - 1, int(n * rng.uniform(0.2, 0.8))))
         docs.append(TokenizedChat(ids, [IGNORE] * cut + ids[cut:]))
@@ -138,6 +138,8 @@ def synthetic_docs(n_tokens: int, vocab_size: int, seed: int):
 def data_for(args, vocab_size: int):
     # enough for every step of every side without repeating: the project side eats the most
     need = (args.warmup + args.steps) * max(args.micro_batch_tokens * max(args.nproc, 1), BASELINE_BATCH * 2048)
+    if getattr(args, "long_docs", False):  # documents of up to a whole row, half a row on average
+        return synthetic_docs(need, vocab_size, args.seed, mean=args.row_tokens // 2, longest=args.row_tokens)
     return synthetic_docs(need, vocab_size, args.seed)
 
 
@@ -397,6 +399,8 @@ def main(argv=None) -> int:
     p.add_argument("--nproc", type=int, default=1, help="also run the project trainer data-parallel on N GPUs")
     p.add_argument("--micro-batch-tokens", type=int, default=8192, help="project: tokens per micro-batch")
     p.add_argument("--row-tokens", type=int, default=2048, help="project: packed row length (max_seq_len)")
+    p.add_argument("--long-docs", action="store_true",
+                   help="documents up to --row-tokens long (mean half a row) instead of chats of <= 2,048 tokens")
     p.add_argument("--variant", action="append", default=[],
                    help="extra project runs: NAME:key=value,... (TrainConfig overrides); reported, not in the "
                         "final line unless --pick NAME")

@@ -33,7 +33,8 @@ EARLY_STOPPING = ("eval_loss_every", "early_stopping_patience", "early_stopping_
 
 # Fields that only change how often we write or how fast the same objective is computed, not what is learnt: a
 # checkpoint written under one value can be resumed under another (e.g. a CPU-started run resumed on a GPU).
-_NOT_HASHED = ("save_every", "fused_loss", "liger_kernels", "frozen_in_compute_dtype")
+_NOT_HASHED = ("save_every", "fused_loss", "liger_kernels", "frozen_in_compute_dtype", "lean_lora",
+               "activation_memory")
 
 
 class ConfigError(ValueError):
@@ -78,6 +79,12 @@ class TrainConfig:
     fused_loss: str = "auto"
     liger_kernels: str = "auto"
     frozen_in_compute_dtype: str = "auto"
+    # LoRA's forward and backward in one function that saves no copy of each layer input (lean_lora.py)
+    lean_lora: str = "auto"
+    # GiB the activations saved for backward may take: the trainer keeps as many layers' activations as fit and
+    # recomputes the rest (activation_plan.py). "auto": what the GPU has free (on CPU: "off"); "off": every layer
+    # recomputed, the classic recipe. Only with gradient_checkpointing on.
+    activation_memory: str = "auto"
     # objective (micro_batch_size counts pairs under dpo: each is two sequences)
     objective: str = "sft"
     beta: float = 0.1  # DPO's KL strength: how far from the reference a preference may pull (typical 0.05-0.5)
@@ -170,7 +177,14 @@ class TrainConfig:
             e.append(f"max_grad_norm is {self.max_grad_norm}: it must be 0 (off) or positive")
         if not isinstance(self.seed, int) or self.seed < 0:
             e.append(f"seed is {self.seed!r}: it must be a non-negative integer")
-        for name in ("fused_loss", "liger_kernels", "frozen_in_compute_dtype"):
+        try:
+            from resources.training.activation_plan import parse_budget
+
+            parse_budget(self.activation_memory)
+        except (TypeError, ValueError):
+            e.append(f"activation_memory is {self.activation_memory!r}: use auto, off or a positive number of "
+                     "GiB, e.g. 12")
+        for name in ("fused_loss", "liger_kernels", "frozen_in_compute_dtype", "lean_lora"):
             if getattr(self, name) not in SWITCHES:
                 e.append(f"{name} is {getattr(self, name)!r}: choose one of {list(SWITCHES)} (auto: on for CUDA "
                          "GPUs, off on CPU)")

@@ -64,6 +64,16 @@ def all_reduce_sum(dist: Dist, tensor) -> None:
         td.all_reduce(tensor)
 
 
+def all_reduce_min(dist: Dist, value: float, device: str) -> float:
+    """The smallest of every rank's ``value`` (every rank gets it; waits for all of them)."""
+    import torch
+    import torch.distributed as td
+
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device)
+    td.all_reduce(t, op=td.ReduceOp.MIN)
+    return float(t.item())
+
+
 def gather_objects(dist: Dist, obj: Any) -> list[Any]:
     if not dist.enabled:
         return [obj]

@@ -55,6 +55,8 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     from transformers import set_seed
 
     from resources.model.loading import compute_dtype, load_tokenizer
+    from resources.training.activation_plan import make_plan, pieces
+    from resources.training.lean_lora import lean_lora_installed
     from resources.storage import content_hash
     from resources.training.objective import load_training_data, loss_module, start_policy
     from resources.training.optim import make_optimizer, make_scheduler
@@ -110,6 +112,10 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
                  f"liger_kernels={_liger_patched(model)}, "
                  f"frozen_in_compute_dtype={switch_on(cfg.frozen_in_compute_dtype, device)}, "
                  f"gradient_checkpointing={cfg.gradient_checkpointing}, device={device}")
+    plan = make_plan(cfg, model, net, lambda: stream.micro_batch(state["micro_batches"] + dist.rank)[0], autocast,
+                     device, dist, reporter.log)
+    split = plan.split if plan else 1
+    reporter.log(f"lean_lora={lean_lora_installed(model)}")
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -134,14 +140,17 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
         prefs = torch.zeros(2, device=device)  # DPO: reward margin sum, pairs ranked right
         for a, batch in enumerate(micro):
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            sync = net.no_sync() if dist.enabled and a < accum - 1 else contextlib.nullcontext()
-            with sync:
-                with autocast:
-                    out = net(**batch, use_cache=False, num_items_in_batch=max(targets, 1))
-                (out.loss * world).backward()  # DDP averages gradients over ranks; undo that, loss is global
-            loss_sum += out.loss.detach()
-            if getattr(out, "margin_sum", None) is not None:
-                prefs += torch.stack([out.margin_sum.float(), out.correct.float()])
+            parts = pieces(batch, split)  # the activation plan's pieces of rows
+            for j, piece in enumerate(parts):
+                last = a == accum - 1 and j == len(parts) - 1
+                sync = net.no_sync() if dist.enabled and not last else contextlib.nullcontext()
+                with sync:
+                    with autocast:
+                        out = net(**piece, use_cache=False, num_items_in_batch=max(targets, 1))
+                    (out.loss * world).backward()  # DDP averages gradients over ranks; undo that, loss is global
+                loss_sum += out.loss.detach()
+                if getattr(out, "margin_sum", None) is not None:
+                    prefs += torch.stack([out.margin_sum.float(), out.correct.float()])
         grad_norm = (torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm) if cfg.max_grad_norm > 0
                      else torch.tensor(float("nan"), device=device))
         lr = optimizer.param_groups[0]["lr"]

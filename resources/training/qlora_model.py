@@ -33,7 +33,12 @@ def build_qlora_model(cfg: TrainConfig, base_model_dir: Path | str, device: str,
     base.config.use_cache = False  # a KV cache is useless in training and would disable packed-sequence masking
     apply_liger_kernels(base, cfg, device)
     base = prepare_frozen_base(base, cfg, device)
-    return get_peft_model(base, lora_config(cfg))
+    model = get_peft_model(base, lora_config(cfg))
+    if cfg.lean_lora == "on":  # under "auto" the activation plan decides (activation_plan.py)
+        from resources.training.lean_lora import install_lean_lora
+
+        install_lean_lora(model)
+    return model
 
 
 def load_adapter_weights(model, checkpoint: Path | str) -> None:

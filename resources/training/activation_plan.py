@@ -1,0 +1,238 @@
+"""Which decoder layers recompute their activations in backward, and in how many pieces a micro-batch runs, so
+that what autograd saves fits a memory budget at the least recomputation.
+
+Gradient checkpointing keeps only each layer's input and runs the layer's forward a second time in backward:
+on a frozen 4-bit 8B base that is a third more work per token (7.9k tokens/s against 11.5k without it). Without
+it a layer keeps everything its backward needs, about 1.1 GiB per layer for 8,192 tokens on Llama-3-8B with
+lean_lora.py, 35 GiB for the whole model. Between the two:
+
+* keep the activations of ``k`` layers (the last ones) and checkpoint the others, and
+* run a micro-batch's rows in ``split`` pieces, one forward and backward each, gradients accumulating; the loss
+  is normalised by the whole optimiser step's target tokens, so the gradient is the same sum.
+
+Activation memory grows with the tokens of a piece and with ``k``; time grows with the recomputed layers and,
+a little, with the number of pieces (each piece dequantises every 4-bit weight once more and launches every
+kernel once more). ``choose`` takes the cheapest plan that fits.
+
+The memory per kept layer is measured, not modelled: ``probe`` runs one forward of the first micro-batch with
+every layer checkpointed except the first, and counts the bytes autograd saves inside it. ``activation_memory``
+(TrainConfig) is the budget in GiB, or ``auto``: what the GPU has free after that forward, less a reserve for
+gradients, optimiser state and the allocator's slack; or ``off``: every layer checkpointed, whole micro-batches
+(the classic recipe). On CPU ``auto`` is ``off``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+GIB = 2 ** 30
+RECOMPUTE_SHARE = 0.46  # a layer's forward over its forward + backward (8B measurement: 1/7,862 vs 1/11,511 s/token)
+# What one more piece costs, in tokens' worth of work: each piece launches every kernel of a forward and backward
+# again, and the host is slower at that than the GPU at 2,048 tokens (8B on an H200: 4 pieces of 8,192 tokens cost
+# 0.69 s more than 1, about 2,400 tokens' worth each).
+PIECE_OVERHEAD_TOKENS = 2048
+LEAN_LORA_COST = 0.08  # lean_lora.py's extra time per token over peft's path (8B on an H200: 10.8k vs 11.7k tokens/s)
+AUTO_RESERVE_SHARE = 0.10  # auto leaves this share of the GPU free besides gradients and optimiser state
+
+
+@dataclass(frozen=True)
+class ActivationPlan:
+    layers: int  # decoder layers
+    kept: int  # the last ``kept`` layers keep their activations; the others are checkpointed
+    split: int  # pieces per micro-batch
+    budget_bytes: float
+    bytes_per_token: float  # saved by one kept layer, per token position
+    input_bytes_per_token: float  # saved by one checkpointed layer (its input), per token position
+    tokens: int  # token positions per micro-batch
+
+    def activation_bytes(self) -> float:
+        return predicted_bytes(self.kept, self.layers, self.tokens // self.split, self.bytes_per_token,
+                               self.input_bytes_per_token)
+
+    def relative_cost(self) -> float:
+        return plan_cost(self.kept, self.layers, self.split, self.tokens)
+
+    def summary(self) -> str:
+        return (f"activation plan: {self.kept} of {self.layers} layers keep their activations, "
+                f"{self.layers - self.kept} recompute; micro-batches in {self.split} piece(s); "
+                f"{self.activation_bytes() / GIB:.2f} GiB of activations predicted in a budget of "
+                f"{self.budget_bytes / GIB:.2f} GiB ({self.bytes_per_token / 1024:.1f} KiB per token per kept layer)")
+
+
+def predicted_bytes(kept: int, layers: int, tokens: int, per_token: float, input_per_token: float) -> float:
+    """Saved activations of one piece: kept layers in full, checkpointed ones their input, plus the one layer
+    being recomputed in backward."""
+    recomputing = 1 if kept < layers else 0
+    return tokens * (kept * per_token + (layers - kept) * input_per_token + recomputing * per_token)
+
+
+def plan_cost(kept: int, layers: int, split: int, tokens: int) -> float:
+    """Time of one micro-batch, in tokens' worth of un-checkpointed work."""
+    return tokens * (1 + RECOMPUTE_SHARE * (layers - kept) / layers) + split * PIECE_OVERHEAD_TOKENS
+
+
+def choose(budget_bytes: float, *, layers: int, rows: int, row_tokens: int, bytes_per_token: float,
+           input_bytes_per_token: float, can_split: bool = True) -> ActivationPlan:
+    """The cheapest (kept, split) whose activations fit ``budget_bytes``; every layer checkpointed and the
+    micro-batch in single rows when nothing fits."""
+    tokens = rows * row_tokens
+    splits = [s for s in range(1, rows + 1) if rows % s == 0] if can_split else [1]
+    best = None
+    for split in splits:
+        piece = tokens // split
+        for kept in range(layers, -1, -1):
+            if predicted_bytes(kept, layers, piece, bytes_per_token, input_bytes_per_token) <= budget_bytes:
+                cost = plan_cost(kept, layers, split, tokens)
+                if best is None or cost < best[0]:
+                    best = (cost, kept, split)
+                break
+    _, kept, split = best or (None, 0, splits[-1])
+    return ActivationPlan(layers=layers, kept=kept, split=split, budget_bytes=budget_bytes,
+                          bytes_per_token=bytes_per_token, input_bytes_per_token=input_bytes_per_token,
+                          tokens=tokens)
+
+
+def parse_budget(value) -> float | str:
+    """``activation_memory`` in bytes, or ``"auto"`` / ``"off"``. Raises ValueError for anything else."""
+    if isinstance(value, str) and value.strip().lower() in ("auto", "off"):
+        return value.strip().lower()
+    gib = float(value)
+    if not gib > 0 or math.isinf(gib):
+        raise ValueError(f"activation_memory is {value!r}: use auto, off or a positive number of GiB")
+    return gib * GIB
+
+
+# --- applying it to a model -------------------------------------------------------------------------------------
+def decoder_layers(model) -> list:
+    """The model's checkpointable decoder layers, in order (transformers' GradientCheckpointingLayer)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+
+
+def apply(plan: ActivationPlan, model) -> None:
+    layers = decoder_layers(model)
+    for i, layer in enumerate(layers):
+        layer.gradient_checkpointing = i < len(layers) - plan.kept
+
+
+def pieces(batch: dict, split: int) -> list[dict]:
+    """The micro-batch's rows in ``split`` slices as equal as they come (fewer when it has fewer rows)."""
+    rows = next(iter(batch.values())).shape[0]
+    if split <= 1 or rows <= 1:
+        return [batch]
+    n = min(split, rows)
+    bounds = [rows * i // n for i in range(n + 1)]
+    return [{k: v[lo:hi] for k, v in batch.items()} for lo, hi in zip(bounds, bounds[1:])]
+
+
+class SavedBytes:
+    """Counts the bytes autograd saves while one layer runs: tensors saved for backward that are neither
+    parameters nor the layer's shared inputs (attention mask, rotary tables), each storage once."""
+
+    def __init__(self, layer):
+        self.layer, self.bytes, self._seen, self._shared, self._hooks = layer, 0, set(), set(), None
+
+    def _pack(self, t):
+        import torch
+
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if not isinstance(t, torch.nn.Parameter) and ptr not in self._shared and ptr not in self._seen:
+            self._seen.add(ptr)
+            self.bytes += storage.nbytes()
+        return t
+
+    def _before(self, module, args, kwargs):
+        import torch
+
+        # the layer's weights by storage too: a matmul saves a transposed view of a weight, which takes no memory
+        shared = list(args[1:]) + list(kwargs.values()) + list(module.parameters()) + list(module.buffers())
+        for value in shared:
+            for t in value if isinstance(value, (tuple, list)) else [value]:
+                if isinstance(t, torch.Tensor):
+                    self._shared.add(t.untyped_storage().data_ptr())
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+        self._hooks.__enter__()
+
+    def _after(self, module, args, output):
+        self._hooks.__exit__(None, None, None)
+
+    @contextlib.contextmanager
+    def counting(self):
+        handles = [self.layer.register_forward_pre_hook(self._before, with_kwargs=True),
+                   self.layer.register_forward_hook(self._after)]
+        was = self.layer.gradient_checkpointing
+        self.layer.gradient_checkpointing = False
+        try:
+            yield self
+        finally:
+            self.layer.gradient_checkpointing = was
+            for h in handles:
+                h.remove()
+
+
+def probe(net, model, batch: dict, autocast, device: str) -> tuple[float, float]:
+    """(bytes a kept layer saves per token position, free bytes after the forward) from one forward of ``batch``
+    (nothing learnt, random state restored)."""
+    import torch
+
+    layers = decoder_layers(model)
+    tokens = batch["input_ids"].numel()
+    cuda = device.startswith("cuda")
+    counter = SavedBytes(layers[0])
+    model.train()  # checkpointing and dropout act in training mode only
+    devices = [torch.device(device).index or 0] if cuda else []
+    with torch.random.fork_rng(devices=devices), counter.counting(), autocast:
+        out = net(**batch, use_cache=False, num_items_in_batch=1)
+        del out
+    free = None
+    if cuda:
+        free_now, _ = torch.cuda.mem_get_info(device)
+        free = free_now + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return counter.bytes / tokens, free
+
+
+def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) -> ActivationPlan | None:
+    """The plan for this run, applied to ``model``; None where every layer stays as gradient_checkpointing says
+    (off, CPU under auto, or a model without transformers' checkpointable layers). ``first_batch()`` gives the
+    run's first micro-batch, which the probe measures on.
+
+    Under ``lean_lora: auto`` the plan also decides LoRA's path: peft's is faster, lean_lora.py's saves less; the
+    lean one is taken only when the layers it lets keep their activations win back more than it costs."""
+    import torch
+
+    from resources.training.lean_lora import install_lean_lora, uninstall_lean_lora
+
+    budget = parse_budget(cfg.activation_memory)
+    layers = decoder_layers(model)
+    if (not cfg.gradient_checkpointing or not layers or budget == "off"
+            or (budget == "auto" and not device.startswith("cuda"))):
+        return None
+    batch = {k: v.to(device) for k, v in first_batch().items()}
+    per_token, free = probe(net, model, batch, autocast, device)
+    if budget == "auto":
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = torch.cuda.get_device_properties(device).total_memory
+        budget = free - 12 * trainable - AUTO_RESERVE_SHARE * total  # grads, optimiser state, allocator slack
+    if dist.enabled:  # every rank runs the same plan: the smallest budget decides
+        from resources.training.distributed import all_reduce_min
+
+        budget = all_reduce_min(dist, budget, device)
+    embed = model.get_input_embeddings().weight
+    shape = dict(budget_bytes=max(budget, 0.0), layers=len(layers), rows=batch["input_ids"].shape[0],
+                 row_tokens=max(batch["input_ids"].shape[1], cfg.max_seq_len),  # the widest a batch can be
+                 input_bytes_per_token=embed.shape[-1] * embed.element_size(), can_split=cfg.objective == "sft")
+    plan = choose(bytes_per_token=per_token, **shape)
+    if cfg.lean_lora == "auto" and (plan.kept < plan.layers or plan.split > 1):
+        install_lean_lora(model)
+        lean = choose(bytes_per_token=probe(net, model, batch, autocast, device)[0], **shape)
+        if lean.relative_cost() * (1 + LEAN_LORA_COST) < plan.relative_cost():
+            plan = lean
+        else:
+            uninstall_lean_lora(model)
+    apply(plan, model)
+    log(plan.summary())
+    return plan
