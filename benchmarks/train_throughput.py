@@ -18,6 +18,8 @@ Data: the SAME synthetic SFT mix for both sides: chat lengths lognormal (mean ~4
     ``--row-tokens`` without cross-document attention, ``--micro-batch-tokens`` per micro-batch, the CUDA
     speed defaults of resources/training/speed.py), same LoRA config, optimiser and data. Only
     ``load_documents`` is replaced, to hand the synthetic token ids to the loop instead of tokenising a file.
+    Its ``activation_memory`` is ``auto`` (activation_plan.py): on a large GPU every layer keeps its activations;
+    ``--variant classic:activation_memory=off`` is the classic recipe (every layer checkpointed).
 
 Each side runs in its own subprocess (clean GPU memory and no kernel patches leaking across) for
 ``--warmup`` + ``--steps`` optimiser steps; only the last ``--steps`` are timed (CUDA synchronised at each
