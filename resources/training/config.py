@@ -186,8 +186,8 @@ class TrainConfig:
                      "GiB, e.g. 12")
         for name in ("fused_loss", "liger_kernels", "frozen_in_compute_dtype", "lean_lora"):
             if getattr(self, name) not in SWITCHES:
-                e.append(f"{name} is {getattr(self, name)!r}: choose one of {list(SWITCHES)} (auto: on for CUDA "
-                         "GPUs, off on CPU)")
+                meaning = ("the activation plan decides" if name == "lean_lora" else "on for CUDA GPUs, off on CPU")
+                e.append(f"{name} is {getattr(self, name)!r}: choose one of {list(SWITCHES)} (auto: {meaning})")
         if self.objective not in OBJECTIVES:
             e.append(f"objective {self.objective!r} is unknown; choose one of {list(OBJECTIVES)}")
         if not self.beta > 0:
