@@ -63,9 +63,14 @@ def _settings_class(annotation: Any) -> Optional[type]:
 
 
 def construct(name: str, cls: type, values: dict[str, Any]) -> tuple[Any, list[str]]:
-    """``cls(**values)``, or None and one sentence per field pydantic refused."""
+    """``cls(**values)``, or None and one sentence per field pydantic refused.
+
+    A number given for a text setting is taken as its text: YAML reads ``activation_memory: 8`` as a number."""
     from pydantic import ValidationError
 
+    fields = getattr(cls, "model_fields", {})
+    values = {k: str(v) if k in fields and fields[k].annotation is str and isinstance(v, (int, float))
+              and not isinstance(v, bool) else v for k, v in values.items()}
     try:
         return cls(**values), []
     except ValidationError as exc:

@@ -65,6 +65,8 @@ CASES = {  # what is broken: (settings that break it, what the refusal says)
         {"catalog": {"sample_root": "/nope/drops"}}, "catalog.sample_root '/nope/drops' is not a folder"),
     "unknown launcher": (
         {"trainer": {"launcher": "torchrunn"}}, "trainer: launcher 'torchrunn' is unknown; did you mean 'torchrun'?"),
+    "activation memory that is no budget": (
+        {"trainer": {"activation_memory": "lots"}}, "activation_memory is 'lots': use auto, off or a positive number"),
     "unknown GGUF export type": (
         {"exporter": {"formats": ["f16", "q8"]}}, "exporter.formats names 'q8', not a GGUF type; did you mean 'q8_0'?"),
     "GGUF export of a base it cannot write": (
@@ -92,6 +94,15 @@ def test_each_broken_configuration_is_refused_with_what_to_change(case, tmp_path
             else values
     found = problems(settings)
     assert len(found) == 1 and expected in found[0], found
+
+
+def test_a_number_for_a_text_setting_is_its_text(tmp_path):
+    """YAML reads ``activation_memory: 8`` as a number; the setting is text (auto, off or GiB)."""
+    settings = pipeline_settings(tmp_path, trainer={"activation_memory": 8})
+    assert problems(settings) == []
+    assert build_resources(settings)["trainer"].activation_memory == "8"
+    refused = problems(pipeline_settings(tmp_path, trainer={"activation_memory": True}))
+    assert "Input should be a valid string" in refused[0]
 
 
 def test_every_problem_is_reported_at_once(tmp_path):

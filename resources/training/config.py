@@ -79,7 +79,8 @@ class TrainConfig:
     fused_loss: str = "auto"
     liger_kernels: str = "auto"
     frozen_in_compute_dtype: str = "auto"
-    # LoRA's forward and backward in one function that saves no copy of each layer input (lean_lora.py)
+    # LoRA's forward and backward in one function that saves no copy of each layer input (lean_lora.py); "auto":
+    # the activation plan takes it where it lets more layers keep their activations than it costs
     lean_lora: str = "auto"
     # GiB the activations saved for backward may take: the trainer keeps as many layers' activations as fit and
     # recomputes the rest (activation_plan.py). "auto": what the GPU has free (on CPU: "off"); "off": every layer
