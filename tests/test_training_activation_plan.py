@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from resources.training import activation_plan
+from resources.training import activation_plan, activation_probe
 from resources.training.activation_plan import GIB, choose, parse_budget, pieces, plan_cost
 from resources.training.config import TrainConfig
 from test_training_loop import Recording, single_thread, write_train_set  # noqa: F401
@@ -107,16 +107,15 @@ VARIANTS = {  # name: (lean_lora, activation_memory, lora_dropout)
     "peft-dropout-kept": ("off", "10", 0.1)}
 
 
-def train_variant(out, tiny_model_dir, train_path, lean, budget, dropout, monkeypatch) -> dict:
-    """Steps, log lines, the plan and the layers' checkpointing flags right after planning, pieces per call."""
-    from resources.training.loop import train
-
-    seen = {"plan": "unset", "flags": None, "pieces": []}
+def record_planning(monkeypatch, after_plan) -> dict:
+    """Patch the planner and the piece cutter the loop imports when it starts, to record the plan,
+    ``after_plan(model)`` right after planning, and the pieces of every micro-batch; undo with monkeypatch.undo()."""
+    seen = {"plan": "unset", "after": None, "pieces": []}
     make_plan, cut = activation_plan.make_plan, activation_plan.pieces
 
     def recording_plan(cfg, model, *args):
         seen["plan"] = make_plan(cfg, model, *args)
-        seen["flags"] = [layer.gradient_checkpointing for layer in activation_plan.decoder_layers(model)]
+        seen["after"] = after_plan(model)
         return seen["plan"]
 
     def recording_pieces(batch, split):
@@ -124,12 +123,22 @@ def train_variant(out, tiny_model_dir, train_path, lean, budget, dropout, monkey
         seen["pieces"].append(len(parts))
         return parts
 
-    monkeypatch.setattr(activation_plan, "make_plan", recording_plan)  # the loop imports both when it starts
+    monkeypatch.setattr(activation_plan, "make_plan", recording_plan)
     monkeypatch.setattr(activation_plan, "pieces", recording_pieces)
+    return seen
+
+
+def train_variant(out, tiny_model_dir, train_path, lean, budget, dropout, monkeypatch) -> dict:
+    """Steps, log lines, the plan and the layers' checkpointing flags right after planning, pieces per call."""
+    from resources.training.loop import train
+
+    seen = record_planning(monkeypatch, lambda model: [layer.gradient_checkpointing
+                                                       for layer in activation_plan.decoder_layers(model)])
     reporter = Recording()
     train(TrainConfig(**RUN, lora_dropout=dropout, lean_lora=lean, activation_memory=budget), tiny_model_dir,
           train_path, out, reporter)
     monkeypatch.undo()
+    seen["flags"] = seen.pop("after")
     return {"steps": [(s["loss"], s["grad_norm"]) for s in reporter.steps], "lines": reporter.lines, **seen}
 
 
@@ -218,10 +227,10 @@ def test_probe_learns_nothing_and_restores_the_random_state(tiny_model_dir):
                            LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear"))
     ids = torch.randint(0, 100, (2, 16))
     state = torch.get_rng_state()
-    per_token, free = activation_plan.probe(model, model, {"input_ids": ids, "labels": ids},
+    per_token, free = activation_probe.probe(model, model, {"input_ids": ids, "labels": ids},
                                             contextlib.nullcontext(), "cpu")
     assert per_token > 0 and free is None
     assert torch.equal(torch.get_rng_state(), state)
     assert all(p.grad is None for p in model.parameters())
-    assert per_token == activation_plan.probe(model, model, {"input_ids": ids[:1], "labels": ids[:1]},
+    assert per_token == activation_probe.probe(model, model, {"input_ids": ids[:1], "labels": ids[:1]},
                                               contextlib.nullcontext(), "cpu")[0]  # bytes grow with the tokens

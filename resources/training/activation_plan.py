@@ -2,28 +2,27 @@
 that what autograd saves fits a memory budget at the least recomputation.
 
 Gradient checkpointing keeps only each layer's input and runs the layer's forward a second time in backward:
-on a frozen 4-bit 8B base that is a third more work per token (7.9k tokens/s against 11.5k without it). Without
-it a layer keeps everything its backward needs, about 1.1 GiB per layer for 8,192 tokens on Llama-3-8B with
-lean_lora.py, 35 GiB for the whole model. Between the two:
+on a frozen 4-bit 8B base that costs 30 % of the speed (8.3k tokens/s against 11.7k without it, one H200).
+Without it a layer keeps everything its backward needs: 1.74 GiB per layer for 8,192 tokens on Llama-3-8B
+(1.19 GiB with lean_lora.py), 56 GiB for the whole model. Between the two:
 
 * keep the activations of ``k`` layers (the last ones) and checkpoint the others, and
 * run a micro-batch's rows in ``split`` pieces, one forward and backward each, gradients accumulating; the loss
   is normalised by the whole optimiser step's target tokens, so the gradient is the same sum.
 
-Activation memory grows with the tokens of a piece and with ``k``; time grows with the recomputed layers and,
-a little, with the number of pieces (each piece dequantises every 4-bit weight once more and launches every
-kernel once more). ``choose`` takes the cheapest plan that fits.
+Activation memory grows with the tokens of a piece and with ``k``; time grows with the recomputed layers and
+with the number of pieces (each piece launches every kernel of a forward and backward once more: on an 8B model
+that costs more than recomputing). ``choose`` takes the cheapest plan that fits.
 
-The memory per kept layer is measured, not modelled: ``probe`` runs one forward of the first micro-batch with
-every layer checkpointed except the first, and counts the bytes autograd saves inside it. ``activation_memory``
-(TrainConfig) is the budget in GiB, or ``auto``: what the GPU has free after that forward, less a reserve for
-gradients, optimiser state and the allocator's slack; or ``off``: every layer checkpointed, whole micro-batches
-(the classic recipe). On CPU ``auto`` is ``off``.
+The memory per kept layer is measured, not modelled: ``probe`` (activation_probe.py) runs one forward of the
+first micro-batch with every layer checkpointed except the first, and counts the bytes autograd saves inside it.
+``activation_memory`` (TrainConfig) is the budget in GiB, or ``auto``: what the GPU has free after that forward,
+less a reserve for gradients, optimiser state and the allocator's slack; or ``off``: every layer checkpointed,
+whole micro-batches (the classic recipe). On CPU ``auto`` is ``off``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -33,7 +32,9 @@ RECOMPUTE_SHARE = 0.46  # a layer's forward over its forward + backward (8B meas
 # again, and the host is slower at that than the GPU at 2,048 tokens (8B on an H200: 4 pieces of 8,192 tokens cost
 # 0.69 s more than 1, about 2,400 tokens' worth each).
 PIECE_OVERHEAD_TOKENS = 2048
-LEAN_LORA_COST = 0.08  # lean_lora.py's extra time per token over peft's path (8B on an H200: 10.8k vs 11.7k tokens/s)
+# lean_lora.py's extra time per token over peft's path (8B on an H200: 8,196 vs 8,269 tokens/s checkpointed,
+# 11,486 vs 11,622 without)
+LEAN_LORA_COST = 0.02
 AUTO_RESERVE_SHARE = 0.10  # auto leaves this share of the GPU free besides gradients and optimiser state
 
 
@@ -51,8 +52,9 @@ class ActivationPlan:
         return predicted_bytes(self.kept, self.layers, self.tokens // self.split, self.bytes_per_token,
                                self.input_bytes_per_token)
 
-    def relative_cost(self) -> float:
-        return plan_cost(self.kept, self.layers, self.split, self.tokens)
+    def relative_cost(self, per_token_extra: float = 0.0) -> float:
+        """``plan_cost``, with the per-token work ``per_token_extra`` dearer (lean_lora's cost)."""
+        return plan_cost(self.kept, self.layers, self.split, self.tokens, per_token_extra)
 
     def summary(self) -> str:
         return (f"activation plan: {self.kept} of {self.layers} layers keep their activations, "
@@ -68,9 +70,10 @@ def predicted_bytes(kept: int, layers: int, tokens: int, per_token: float, input
     return tokens * (kept * per_token + (layers - kept) * input_per_token + recomputing * per_token)
 
 
-def plan_cost(kept: int, layers: int, split: int, tokens: int) -> float:
+def plan_cost(kept: int, layers: int, split: int, tokens: int, per_token_extra: float = 0.0) -> float:
     """Time of one micro-batch, in tokens' worth of un-checkpointed work."""
-    return tokens * (1 + RECOMPUTE_SHARE * (layers - kept) / layers) + split * PIECE_OVERHEAD_TOKENS
+    work = tokens * (1 + RECOMPUTE_SHARE * (layers - kept) / layers) * (1 + per_token_extra)
+    return work + split * PIECE_OVERHEAD_TOKENS
 
 
 def choose(budget_bytes: float, *, layers: int, rows: int, row_tokens: int, bytes_per_token: float,
@@ -128,73 +131,6 @@ def pieces(batch: dict, split: int) -> list[dict]:
     return [{k: v[lo:hi] for k, v in batch.items()} for lo, hi in zip(bounds, bounds[1:])]
 
 
-class SavedBytes:
-    """Counts the bytes autograd saves while one layer runs: tensors saved for backward that are neither
-    parameters nor the layer's shared inputs (attention mask, rotary tables), each storage once."""
-
-    def __init__(self, layer):
-        self.layer, self.bytes, self._seen, self._shared, self._hooks = layer, 0, set(), set(), None
-
-    def _pack(self, t):
-        import torch
-
-        storage = t.untyped_storage()
-        ptr = storage.data_ptr()
-        if not isinstance(t, torch.nn.Parameter) and ptr not in self._shared and ptr not in self._seen:
-            self._seen.add(ptr)
-            self.bytes += storage.nbytes()
-        return t
-
-    def _before(self, module, args, kwargs):
-        import torch
-
-        # the layer's weights by storage too: a matmul saves a transposed view of a weight, which takes no memory
-        shared = list(args[1:]) + list(kwargs.values()) + list(module.parameters()) + list(module.buffers())
-        for value in shared:
-            for t in value if isinstance(value, (tuple, list)) else [value]:
-                if isinstance(t, torch.Tensor):
-                    self._shared.add(t.untyped_storage().data_ptr())
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
-        self._hooks.__enter__()
-
-    def _after(self, module, args, output):
-        self._hooks.__exit__(None, None, None)
-
-    @contextlib.contextmanager
-    def counting(self):
-        handles = [self.layer.register_forward_pre_hook(self._before, with_kwargs=True),
-                   self.layer.register_forward_hook(self._after)]
-        was = self.layer.gradient_checkpointing
-        self.layer.gradient_checkpointing = False
-        try:
-            yield self
-        finally:
-            self.layer.gradient_checkpointing = was
-            for h in handles:
-                h.remove()
-
-
-def probe(net, model, batch: dict, autocast, device: str) -> tuple[float, float]:
-    """(bytes a kept layer saves per token position, free bytes after the forward) from one forward of ``batch``
-    (nothing learnt, random state restored)."""
-    import torch
-
-    layers = decoder_layers(model)
-    tokens = batch["input_ids"].numel()
-    cuda = device.startswith("cuda")
-    counter = SavedBytes(layers[0])
-    model.train()  # checkpointing and dropout act in training mode only
-    devices = [torch.device(device).index or 0] if cuda else []
-    with torch.random.fork_rng(devices=devices), counter.counting(), autocast:
-        out = net(**batch, use_cache=False, num_items_in_batch=1)
-        del out
-    free = None
-    if cuda:
-        free_now, _ = torch.cuda.mem_get_info(device)
-        free = free_now + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    return counter.bytes / tokens, free
-
-
 def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) -> ActivationPlan | None:
     """The plan for this run, applied to ``model``; None where every layer stays as gradient_checkpointing says
     (off, CPU under auto, or a model without transformers' checkpointable layers). ``first_batch()`` gives the
@@ -204,6 +140,7 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
     lean one is taken only when the layers it lets keep their activations win back more than it costs."""
     import torch
 
+    from resources.training.activation_probe import probe
     from resources.training.lean_lora import install_lean_lora, uninstall_lean_lora
 
     budget = parse_budget(cfg.activation_memory)
@@ -217,10 +154,8 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = torch.cuda.get_device_properties(device).total_memory
         budget = free - 12 * trainable - AUTO_RESERVE_SHARE * total  # grads, optimiser state, allocator slack
-    if dist.enabled:  # every rank runs the same plan: the smallest budget decides
-        from resources.training.distributed import all_reduce_min
-
-        budget = all_reduce_min(dist, budget, device)
+    # every rank runs the same plan: the smallest budget and the largest measurement decide
+    budget, per_token = _agreed(dist, device, min, budget), _agreed(dist, device, max, per_token)
     embed = model.get_input_embeddings().weight
     shape = dict(budget_bytes=max(budget, 0.0), layers=len(layers), rows=batch["input_ids"].shape[0],
                  row_tokens=max(batch["input_ids"].shape[1], cfg.max_seq_len),  # the widest a batch can be
@@ -228,11 +163,22 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
     plan = choose(bytes_per_token=per_token, **shape)
     if cfg.lean_lora == "auto" and (plan.kept < plan.layers or plan.split > 1):
         install_lean_lora(model)
-        lean = choose(bytes_per_token=probe(net, model, batch, autocast, device)[0], **shape)
-        if lean.relative_cost() * (1 + LEAN_LORA_COST) < plan.relative_cost():
+        lean = choose(bytes_per_token=_agreed(dist, device, max, probe(net, model, batch, autocast, device)[0]),
+                      **shape)
+        if lean.relative_cost(LEAN_LORA_COST) < plan.relative_cost():
             plan = lean
         else:
             uninstall_lean_lora(model)
     apply(plan, model)
     log(plan.summary())
     return plan
+
+
+def _agreed(dist, device: str, pick, value: float) -> float:
+    """``pick`` (min or max) of ``value`` over all ranks; ``value`` itself without DDP."""
+    if not dist.enabled:
+        return value
+    from resources.training.distributed import all_reduce_min
+
+    sign = 1.0 if pick is min else -1.0
+    return sign * all_reduce_min(dist, sign * value, device)

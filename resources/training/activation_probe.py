@@ -1,0 +1,78 @@
+"""What a decoder layer saves for backward, measured: the bytes autograd keeps while the layer runs, per token.
+
+activation_plan.py sizes its plan from this, so the plan follows whatever the model really saves (attention
+kernel, Liger kernels, LoRA path, dtype) instead of a formula that would drift from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from resources.training.activation_plan import decoder_layers
+
+
+class SavedBytes:
+    """Counts the bytes autograd saves while one layer runs: tensors saved for backward that are neither
+    parameters nor the layer's shared inputs (attention mask, rotary tables), each storage once."""
+
+    def __init__(self, layer):
+        self.layer, self.bytes, self._seen, self._shared, self._hooks = layer, 0, set(), set(), None
+
+    def _pack(self, t):
+        import torch
+
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if not isinstance(t, torch.nn.Parameter) and ptr not in self._shared and ptr not in self._seen:
+            self._seen.add(ptr)
+            self.bytes += storage.nbytes()
+        return t
+
+    def _before(self, module, args, kwargs):
+        import torch
+
+        # the layer's weights by storage too: a matmul saves a transposed view of a weight, which takes no memory
+        shared = list(args[1:]) + list(kwargs.values()) + list(module.parameters()) + list(module.buffers())
+        for value in shared:
+            for t in value if isinstance(value, (tuple, list)) else [value]:
+                if isinstance(t, torch.Tensor):
+                    self._shared.add(t.untyped_storage().data_ptr())
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+        self._hooks.__enter__()
+
+    def _after(self, module, args, output):
+        self._hooks.__exit__(None, None, None)
+
+    @contextlib.contextmanager
+    def counting(self):
+        handles = [self.layer.register_forward_pre_hook(self._before, with_kwargs=True),
+                   self.layer.register_forward_hook(self._after)]
+        was = self.layer.gradient_checkpointing
+        self.layer.gradient_checkpointing = False
+        try:
+            yield self
+        finally:
+            self.layer.gradient_checkpointing = was
+            for h in handles:
+                h.remove()
+
+
+def probe(net, model, batch: dict, autocast, device: str) -> tuple[float, float]:
+    """(bytes a kept layer saves per token position, free bytes after the forward) from one forward of ``batch``
+    (nothing learnt, random state restored)."""
+    import torch
+
+    layers = decoder_layers(model)
+    tokens = batch["input_ids"].numel()
+    cuda = device.startswith("cuda")
+    counter = SavedBytes(layers[0])
+    model.train()  # checkpointing and dropout act in training mode only
+    devices = [torch.device(device).index or 0] if cuda else []
+    with torch.random.fork_rng(devices=devices), counter.counting(), autocast:
+        out = net(**batch, use_cache=False, num_items_in_batch=1)
+        del out
+    free = None
+    if cuda:
+        free_now, _ = torch.cuda.mem_get_info(device)
+        free = free_now + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return counter.bytes / tokens, free
