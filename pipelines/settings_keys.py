@@ -65,14 +65,20 @@ def _settings_class(annotation: Any) -> Optional[type]:
 def construct(name: str, cls: type, values: dict[str, Any]) -> tuple[Any, list[str]]:
     """``cls(**values)``, or None and one sentence per field pydantic refused.
 
-    A number given for a text setting is taken as its text: YAML reads ``activation_memory: 8`` as a number."""
+    A number or a yes/no given for a text setting is taken as its text: YAML reads ``activation_memory: 8`` as a
+    number and ``activation_memory: off`` as false."""
     from pydantic import ValidationError
 
     fields = getattr(cls, "model_fields", {})
-    values = {k: str(v) if k in fields and fields[k].annotation is str and isinstance(v, (int, float))
-              and not isinstance(v, bool) else v for k, v in values.items()}
+    values = {k: _as_text(v) if k in fields and fields[k].annotation is str else v for k, v in values.items()}
     try:
         return cls(**values), []
     except ValidationError as exc:
         return None, [f"{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
                       for e in exc.errors()]
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value) if isinstance(value, (int, float)) else value

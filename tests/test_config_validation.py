@@ -96,13 +96,18 @@ def test_each_broken_configuration_is_refused_with_what_to_change(case, tmp_path
     assert len(found) == 1 and expected in found[0], found
 
 
-def test_a_number_for_a_text_setting_is_its_text(tmp_path):
-    """YAML reads ``activation_memory: 8`` as a number; the setting is text (auto, off or GiB)."""
-    settings = pipeline_settings(tmp_path, trainer={"activation_memory": 8})
+def test_a_number_or_yes_no_for_a_text_setting_is_its_text(tmp_path):
+    """YAML reads ``activation_memory: 8`` as a number and ``off`` as false; the setting is text."""
+    (tmp_path / "privft.yaml").write_text("trainer:\n  activation_memory: off\n  lean_lora: on\n")
+    from_yaml = load_settings(str(tmp_path / "privft.yaml"))["trainer"]
+    settings = pipeline_settings(tmp_path, trainer={**from_yaml, "fused_loss": False})
     assert problems(settings) == []
-    assert build_resources(settings)["trainer"].activation_memory == "8"
+    trainer = build_resources(settings)["trainer"]
+    assert (trainer.activation_memory, trainer.lean_lora, trainer.fused_loss) == ("off", "on", "off")
+    assert build_resources(pipeline_settings(tmp_path, trainer={"activation_memory": 8}))["trainer"].activation_memory \
+        == "8"
     refused = problems(pipeline_settings(tmp_path, trainer={"activation_memory": True}))
-    assert "Input should be a valid string" in refused[0]
+    assert "activation_memory is 'on': use auto, off or a positive number of GiB" in refused[0]
 
 
 def test_every_problem_is_reported_at_once(tmp_path):

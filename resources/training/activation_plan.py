@@ -144,22 +144,28 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
     from resources.training.lean_lora import install_lean_lora, uninstall_lean_lora
 
     budget = parse_budget(cfg.activation_memory)
-    layers = decoder_layers(model)
+    automatic, layers = budget == "auto", decoder_layers(model)
     if (not cfg.gradient_checkpointing or not layers or budget == "off"
             or (budget == "auto" and not device.startswith("cuda"))):
         return None
     batch = {k: v.to(device) for k, v in first_batch().items()}
     per_token, free = probe(net, model, batch, autocast, device)
-    if budget == "auto":
+    if automatic:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = torch.cuda.get_device_properties(device).total_memory
         budget = free - 12 * trainable - AUTO_RESERVE_SHARE * total  # grads, optimiser state, allocator slack
     # every rank runs the same plan: the smallest budget and the largest measurement decide
     budget, per_token = _agreed(dist, device, min, budget), _agreed(dist, device, max, per_token)
     embed = model.get_input_embeddings().weight
-    shape = dict(budget_bytes=max(budget, 0.0), layers=len(layers), rows=batch["input_ids"].shape[0],
-                 row_tokens=max(batch["input_ids"].shape[1], cfg.max_seq_len),  # the widest a batch can be
-                 input_bytes_per_token=embed.shape[-1] * embed.element_size(), can_split=cfg.objective == "sft")
+    # ranks' first micro-batches can differ in rows (an epoch's last one is short): all must plan the same, or one
+    # rank's lean_lora probe below waits in a collective that the others never call
+    rows, width = (int(_agreed(dist, device, max, n)) for n in batch["input_ids"].shape)
+    shape = dict(budget_bytes=max(budget, 0.0), layers=len(layers), rows=rows,
+                 row_tokens=max(width, cfg.max_seq_len),  # the widest a batch can be
+                 input_bytes_per_token=embed.shape[-1] * embed.element_size(),
+                 # DPO's chosen and rejected rows stay together; auto never plans slower than the classic recipe,
+                 # which fitted before it existed, and pieces cost more than they save unless memory forces them
+                 can_split=cfg.objective == "sft" and not automatic)
     plan = choose(bytes_per_token=per_token, **shape)
     if cfg.lean_lora == "auto" and (plan.kept < plan.layers or plan.split > 1):
         install_lean_lora(model)
