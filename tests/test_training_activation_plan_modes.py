@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -174,10 +175,18 @@ def run_ranks(tmp_path, repo_root, model, train, budgets, config) -> list[str]:
             "config": config}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
            json.dumps(args)]
-    run = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"})
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return run.stdout.splitlines()
+    # its own session, so a hang (the failure this guards against) is killed with both ranks, not left behind
+    proc = subprocess.Popen(cmd, cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"})
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"the ranks hung for 180 s: {out[-2000:]}{err[-2000:]}")
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    return out.splitlines()
 
 
 def rank_plans(lines) -> dict:
