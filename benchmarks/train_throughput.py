@@ -140,7 +140,7 @@ def synthetic_docs(n_tokens: int, vocab_size: int, seed: int, mean: int = MEAN_T
 def data_for(args, vocab_size: int):
     # enough for every step of every side without repeating: the project side eats the most
     need = (args.warmup + args.steps) * max(args.micro_batch_tokens * max(args.nproc, 1), BASELINE_BATCH * 2048)
-    if getattr(args, "long_docs", False):  # documents of up to a whole row, half a row on average
+    if args.long_docs:  # documents of up to a whole row, half a row on average
         return synthetic_docs(need, vocab_size, args.seed, mean=args.row_tokens // 2, longest=args.row_tokens)
     return synthetic_docs(need, vocab_size, args.seed)
 

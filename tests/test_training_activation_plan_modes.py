@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -156,9 +155,10 @@ from resources.training.reporting import Reporter
 dist = Dist.from_env()
 args = json.loads(sys.argv[1])
 
-class RankReporter(Reporter):  # every rank logs, each line marked with its rank
+class RankReporter(Reporter):  # every rank logs to its own file: two processes on one pipe interleave mid-line
     def log(self, message):
-        print(f"rank {dist.rank}: {message}", flush=True)
+        with open(f"{args['logs']}/rank{dist.rank}.log", "a", encoding="utf-8") as fh:
+            print(message, file=fh)
 
 init_process_group(dist)
 cfg = TrainConfig(**args["config"], activation_memory=args["budgets"][dist.rank])
@@ -167,12 +167,12 @@ destroy_process_group(dist)
 """
 
 
-def run_ranks(tmp_path, repo_root, model, train, budgets, config) -> list[str]:
-    """stdout lines of a 2-rank CPU (gloo) run of RANK_SCRIPT; fails on a crash or a hang."""
+def run_ranks(tmp_path, repo_root, model, train, budgets, config) -> dict[int, list[str]]:
+    """Each rank's log lines from a 2-rank CPU (gloo) run of RANK_SCRIPT; fails on a crash or a hang."""
     script = tmp_path / "ranks.py"
     script.write_text(RANK_SCRIPT)
     args = {"model": str(model), "train": str(train), "out": str(tmp_path / "out"), "budgets": budgets,
-            "config": config}
+            "config": config, "logs": str(tmp_path)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
            json.dumps(args)]
     # its own session, so a hang (the failure this guards against) is killed with both ranks, not left behind
@@ -186,28 +186,26 @@ def run_ranks(tmp_path, repo_root, model, train, budgets, config) -> list[str]:
         out, err = proc.communicate()
         pytest.fail(f"the ranks hung for 180 s: {out[-2000:]}{err[-2000:]}")
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
-    return out.splitlines()
+    return {r: (tmp_path / f"rank{r}.log").read_text().splitlines() for r in (0, 1)}
 
 
-def rank_plans(lines) -> dict:
-    """Each rank's plan lines; found anywhere in a line, as another process's unterminated output may precede."""
-    found = [re.search(r"rank (\d): (activation plan: .*?per kept layer\))", line) for line in lines]
-    return {r: [m.group(2) for m in found if m and m.group(1) == str(r)] for r in (0, 1)}
+def rank_plans(logs) -> dict:
+    return {r: [line for line in lines if line.startswith("activation plan: ")] for r, lines in logs.items()}
 
 
 @pytest.mark.slow
 def test_two_ranks_plan_with_the_smallest_budget(tiny_model_dir, tmp_path, repo_root):
     """Rank 0 could keep every layer in its budget, rank 1 none: both run rank 1's plan, in the same pieces."""
-    lines = run_ranks(tmp_path, repo_root, tiny_model_dir, write_train_set(tmp_path / "train.parquet", 24),
-                      ["10", "0.00001"], dict(max_steps=1, save_every=100, micro_batch_size=2, max_seq_len=256,
-                                              warmup_steps=0))
-    plans = rank_plans(lines)
+    logs = run_ranks(tmp_path, repo_root, tiny_model_dir, write_train_set(tmp_path / "train.parquet", 24),
+                     ["10", "0.00001"], dict(max_steps=1, save_every=100, micro_batch_size=2, max_seq_len=256,
+                                             warmup_steps=0))
+    plans = rank_plans(logs)
     assert len(plans[0]) == 1 and plans[0] == plans[1], plans
     assert plans[0][0].startswith("activation plan: 0 of 4 layers keep their activations, 4 recompute; "
                                   "micro-batches in 2 piece(s)")
-    for r in (0, 1):
-        assert any(f"rank {r}: lean_lora=False" in line for line in lines)
-        assert any(f"rank {r}: step 1/1 loss" in line for line in lines)
+    for lines in logs.values():
+        assert "lean_lora=False" in lines
+        assert any(line.startswith("step 1/1 loss") for line in lines)
 
 
 @pytest.mark.slow
@@ -215,13 +213,13 @@ def test_two_ranks_whose_first_micro_batches_differ_in_rows_plan_alike(tiny_mode
     """5 unpacked rows, 4 a micro-batch: rank 0 starts on 4 rows, rank 1 on the epoch's last row. In 0.025 GiB
     (about 17 KiB per token per kept layer) one 256-token row keeps every layer and 4 do not; a plan from each
     rank's own rows sent only rank 0 into lean_lora's probe and its collective, and both ranks hung."""
-    lines = run_ranks(tmp_path, repo_root, tiny_model_dir, write_train_set(tmp_path / "train.parquet", 5),
-                      ["0.025", "0.025"], dict(max_steps=1, save_every=100, micro_batch_size=4, max_seq_len=256,
-                                               warmup_steps=0, packing=False, lora_dropout=0.1))
-    plans = rank_plans(lines)
+    logs = run_ranks(tmp_path, repo_root, tiny_model_dir, write_train_set(tmp_path / "train.parquet", 5),
+                     ["0.025", "0.025"], dict(max_steps=1, save_every=100, micro_batch_size=4, max_seq_len=256,
+                                              warmup_steps=0, packing=False, lora_dropout=0.1))
+    plans = rank_plans(logs)
     assert len(plans[0]) == 1 and plans[0] == plans[1], plans
     assert not plans[0][0].startswith("activation plan: 4 of 4"), plans  # planned for rank 0's 4 rows
-    lean = {r: re.findall(rf"rank {r}: (lean_lora=\w+)", "\n".join(lines)) for r in (0, 1)}
+    lean = {r: [line for line in lines if line.startswith("lean_lora=")] for r, lines in logs.items()}
     assert len(lean[0]) == 1 and lean[0] == lean[1], lean
-    for r in (0, 1):
-        assert any(f"rank {r}: step 1/1 loss" in line for line in lines)
+    for lines in logs.values():
+        assert any(line.startswith("step 1/1 loss") for line in lines)

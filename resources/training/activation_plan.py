@@ -141,12 +141,13 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
     import torch
 
     from resources.training.activation_probe import probe
+    from resources.training.distributed import agreed
     from resources.training.lean_lora import install_lean_lora, uninstall_lean_lora
 
     budget = parse_budget(cfg.activation_memory)
     automatic, layers = budget == "auto", decoder_layers(model)
     if (not cfg.gradient_checkpointing or not layers or budget == "off"
-            or (budget == "auto" and not device.startswith("cuda"))):
+            or (automatic and not device.startswith("cuda"))):
         return None
     batch = {k: v.to(device) for k, v in first_batch().items()}
     per_token, free = probe(net, model, batch, autocast, device)
@@ -155,11 +156,11 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
         total = torch.cuda.get_device_properties(device).total_memory
         budget = free - 12 * trainable - AUTO_RESERVE_SHARE * total  # grads, optimiser state, allocator slack
     # every rank runs the same plan: the smallest budget and the largest measurement decide
-    budget, per_token = _agreed(dist, device, min, budget), _agreed(dist, device, max, per_token)
+    budget, per_token = agreed(dist, budget, device, "min"), agreed(dist, per_token, device, "max")
     embed = model.get_input_embeddings().weight
     # ranks' first micro-batches can differ in rows (an epoch's last one is short): all must plan the same, or one
     # rank's lean_lora probe below waits in a collective that the others never call
-    rows, width = (int(_agreed(dist, device, max, n)) for n in batch["input_ids"].shape)
+    rows, width = (int(agreed(dist, n, device, "max")) for n in batch["input_ids"].shape)
     shape = dict(budget_bytes=max(budget, 0.0), layers=len(layers), rows=rows,
                  row_tokens=max(width, cfg.max_seq_len),  # the widest a batch can be
                  input_bytes_per_token=embed.shape[-1] * embed.element_size(),
@@ -169,7 +170,7 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
     plan = choose(bytes_per_token=per_token, **shape)
     if cfg.lean_lora == "auto" and (plan.kept < plan.layers or plan.split > 1):
         install_lean_lora(model)
-        lean = choose(bytes_per_token=_agreed(dist, device, max, probe(net, model, batch, autocast, device)[0]),
+        lean = choose(bytes_per_token=agreed(dist, probe(net, model, batch, autocast, device)[0], device, "max"),
                       **shape)
         if lean.relative_cost(LEAN_LORA_COST) < plan.relative_cost():
             plan = lean
@@ -179,12 +180,3 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
     log(plan.summary())
     return plan
 
-
-def _agreed(dist, device: str, pick, value: float) -> float:
-    """``pick`` (min or max) of ``value`` over all ranks; ``value`` itself without DDP."""
-    if not dist.enabled:
-        return value
-    from resources.training.distributed import all_reduce_min
-
-    sign = 1.0 if pick is min else -1.0
-    return sign * all_reduce_min(dist, sign * value, device)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resources.training.activation_plan import parse_budget
 from resources.training.early_stopping import early_stopping_problems
 
 SCHEDULERS = ("cosine", "linear", "constant")
@@ -179,8 +180,6 @@ class TrainConfig:
         if not isinstance(self.seed, int) or self.seed < 0:
             e.append(f"seed is {self.seed!r}: it must be a non-negative integer")
         try:
-            from resources.training.activation_plan import parse_budget
-
             parse_budget(self.activation_memory)
         except (TypeError, ValueError):
             e.append(f"activation_memory is {self.activation_memory!r}: use auto, off or a positive number of "

@@ -64,13 +64,16 @@ def all_reduce_sum(dist: Dist, tensor) -> None:
         td.all_reduce(tensor)
 
 
-def all_reduce_min(dist: Dist, value: float, device: str) -> float:
-    """The smallest of every rank's ``value`` (every rank gets it; waits for all of them)."""
+def agreed(dist: Dist, value: float, device: str, pick: str) -> float:
+    """The ``pick`` ("min" or "max") of every rank's ``value`` (every rank gets it; waits for all of them);
+    ``value`` itself without DDP."""
+    if not dist.enabled:
+        return value
     import torch
     import torch.distributed as td
 
     t = torch.tensor([float(value)], dtype=torch.float64, device=device)
-    td.all_reduce(t, op=td.ReduceOp.MIN)
+    td.all_reduce(t, op=td.ReduceOp.MIN if pick == "min" else td.ReduceOp.MAX)
     return float(t.item())
 
 

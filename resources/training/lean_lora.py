@@ -115,12 +115,16 @@ def install_lean_lora(model) -> int:
     return count
 
 
+def _is_lean(module) -> bool:
+    return getattr(module.__dict__.get("forward"), "__func__", None) is _lean_forward
+
+
 def uninstall_lean_lora(model) -> None:
     """Back to peft's own forward everywhere."""
     for module in model.modules():
-        if getattr(module, "forward", None) is not None and getattr(module.forward, "__func__", None) is _lean_forward:
+        if _is_lean(module):
             del module.forward
 
 
 def lean_lora_installed(model) -> bool:
-    return any(getattr(getattr(m, "forward", None), "__func__", None) is _lean_forward for m in model.modules())
+    return any(_is_lean(m) for m in model.modules())

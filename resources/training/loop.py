@@ -55,9 +55,9 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     from transformers import set_seed
 
     from resources.model.loading import compute_dtype, load_tokenizer
+    from resources.storage import content_hash
     from resources.training.activation_plan import make_plan, pieces
     from resources.training.lean_lora import lean_lora_installed
-    from resources.storage import content_hash
     from resources.training.objective import load_training_data, loss_module, start_policy
     from resources.training.optim import make_optimizer, make_scheduler
     from resources.training.qlora_model import build_qlora_model, load_adapter_weights
