@@ -33,14 +33,15 @@ def switch_on(value: str, device: str) -> bool:
 
 
 def prepare_frozen_base(model, cfg: TrainConfig, device: str):
-    """Freeze the quantised base and switch gradient checkpointing on; upcast frozen weights only on request."""
+    """Freeze the base and switch gradient checkpointing on; upcast frozen weights only on request."""
     from peft import prepare_model_for_kbit_training
 
     if not switch_on(cfg.frozen_in_compute_dtype, device):
-        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing,
-                                               gradient_checkpointing_kwargs={"use_reentrant": False})
-    for param in model.parameters():
-        param.requires_grad = False
+        # freezes and upcasts; it enables checkpointing only on a quantised base, so that is done below for both
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        for param in model.parameters():
+            param.requires_grad = False
     if cfg.gradient_checkpointing:
         with warnings.catch_warnings():  # renamed to activation_checkpointing_enable in newer transformers
             warnings.simplefilter("ignore", FutureWarning)
