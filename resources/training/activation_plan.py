@@ -15,7 +15,8 @@ with the number of pieces (each piece launches every kernel of a forward and bac
 that costs more than recomputing). ``choose`` takes the cheapest plan that fits.
 
 The memory per kept layer is measured, not modelled: ``probe`` (activation_probe.py) runs one forward of the
-first micro-batch with every layer checkpointed except the first, and counts the bytes autograd saves inside it.
+first micro-batch, the second layer whole (the first one's input needs no gradient, so it keeps less than the
+others), and counts the bytes autograd saves inside that layer.
 ``activation_memory`` (TrainConfig) is the budget in GiB, or ``auto``: what the GPU has free after that forward,
 less a reserve for gradients, optimiser state and the allocator's slack; or ``off``: every layer checkpointed,
 whole micro-batches (the classic recipe). On CPU ``auto`` is ``off``.

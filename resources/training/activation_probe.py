@@ -65,7 +65,9 @@ def probe(net, model, batch: dict, autocast, device: str) -> tuple[float, float]
     layers = decoder_layers(model)
     tokens = batch["input_ids"].numel()
     cuda = device.startswith("cuda")
-    counter = SavedBytes(layers[0])
+    # the second layer: the first one's input comes from frozen embeddings and needs no gradient, so its norm keeps
+    # nothing for backward, which every later layer's norm does
+    counter = SavedBytes(layers[1] if len(layers) > 1 else layers[0])
     model.train()  # checkpointing and dropout act in training mode only
     devices = [torch.device(device).index or 0] if cuda else []
     with torch.random.fork_rng(devices=devices), counter.counting(), autocast:

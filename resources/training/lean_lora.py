@@ -25,6 +25,8 @@ import types
 
 import torch
 
+from resources.training.derived_inputs import install_derived_inputs, recipe, uninstall_derived_inputs
+
 _SEED_RANGE = 2 ** 62
 _GENERATORS: dict = {}  # one per device: building a CUDA generator per call costs more than the dropout itself
 
@@ -46,7 +48,8 @@ class LoRAUpdate(torch.autograd.Function):
     gradients that need it."""
 
     @staticmethod
-    def forward(ctx, base_out, x, weight_a, weight_b, scaling: float, p: float, seed: int):
+    def forward(ctx, base_out, x, weight_a, weight_b, scaling: float, p: float, seed: int, derive=None, *sources):
+        """``derive(*sources)`` equals ``x`` where given (derived_inputs.py): the sources are kept instead of x."""
         dtype = base_out.dtype  # the compute dtype: bf16 under autocast, the model's dtype without it
         a, b = weight_a.to(dtype), weight_b.to(dtype)
         x2 = x.reshape(-1, x.shape[-1]).to(dtype)
@@ -55,14 +58,21 @@ class LoRAUpdate(torch.autograd.Function):
         del xm
         scale = scaling / (1.0 - p)
         out = torch.addmm(base_out.reshape(-1, base_out.shape[-1]), h, b.t(), alpha=scale)
-        ctx.save_for_backward(x, h, a, b)
+        ctx.save_for_backward(h, a, b, *(sources if derive is not None else (x,)))
+        ctx.derive, ctx.autocast = derive, _autocast_state(x.device.type)
         ctx.scale, ctx.p, ctx.seed = scale, p, seed
         ctx.weight_dtypes = (weight_a.dtype, weight_b.dtype)
         return out.view(base_out.shape)
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, h, a, b = ctx.saved_tensors
+        h, a, b, *kept = ctx.saved_tensors
+        if ctx.derive is None:
+            [x] = kept
+        else:
+            device_type, enabled, autocast_dtype = ctx.autocast
+            with torch.no_grad(), torch.autocast(device_type, dtype=autocast_dtype, enabled=enabled):
+                x = ctx.derive(*kept)
         dtype_a, dtype_b = ctx.weight_dtypes
         g = grad_out.reshape(-1, grad_out.shape[-1]).to(h.dtype)
         grad_b = (g.t() @ h).mul_(ctx.scale) if ctx.needs_input_grad[3] else None
@@ -75,7 +85,12 @@ class LoRAUpdate(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_x = gh @ a
             grad_x = (grad_x.mul_(keep) if keep is not None else grad_x).view(x.shape).to(x.dtype)
-        return (grad_out, grad_x, grad_a, grad_b.to(dtype_b) if grad_b is not None else None, None, None, None)
+        return (grad_out, grad_x, grad_a, grad_b.to(dtype_b) if grad_b is not None else None, None, None, None,
+                None, *(None for _ in kept if ctx.derive is not None))
+
+
+def _autocast_state(device_type: str) -> tuple:
+    return device_type, torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
 
 
 def _lean_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
@@ -91,8 +106,9 @@ def _lean_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     base_out = self.base_layer(x)
     if torch.is_autocast_enabled(x.device.type):
         base_out = base_out.to(torch.get_autocast_dtype(x.device.type))
+    derive, sources = recipe(x) or (None, ())
     return LoRAUpdate.apply(base_out, x, self.lora_A[name].weight, self.lora_B[name].weight,
-                            float(self.scaling[name]), p, seed)
+                            float(self.scaling[name]), p, seed, derive, *sources)
 
 
 def lean_lora_applies(module) -> bool:
@@ -112,6 +128,8 @@ def install_lean_lora(model) -> int:
         if lean_lora_applies(module):
             module.forward = types.MethodType(_lean_forward, module)
             count += 1
+    if count:
+        install_derived_inputs(model)
     return count
 
 
@@ -121,6 +139,7 @@ def _is_lean(module) -> bool:
 
 def uninstall_lean_lora(model) -> None:
     """Back to peft's own forward everywhere."""
+    uninstall_derived_inputs(model)
     for module in model.modules():
         if _is_lean(module):
             del module.forward
