@@ -436,7 +436,8 @@ def main(argv=None) -> int:
         results["unsloth"] = child(args, "unsloth")
         record(Path(args.log_dir), {"shape": args.shape, **results["unsloth"]})
         log(f"unsloth: {results['unsloth']}")
-    for name, overrides in [("default", {})] + [parse_variant(v) for v in args.variant]:
+    variants = dict([("default", {})] + [parse_variant(v) for v in args.variant])  # a "default" given replaces it
+    for name, overrides in variants.items():
         res = child(args, "project", label=name, overrides=overrides)
         results[name] = res
         record(Path(args.log_dir), {"shape": args.shape, **res})

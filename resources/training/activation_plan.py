@@ -37,6 +37,9 @@ PIECE_OVERHEAD_TOKENS = 2048
 # 11,486 vs 11,622 without)
 LEAN_LORA_COST = 0.02
 AUTO_RESERVE_SHARE = 0.10  # auto leaves this share of the GPU free besides gradients and optimiser state
+# An offloaded layer's bookkeeping (a Python hook per saved tensor, events, the copy kernels' share of memory
+# bandwidth), as a share of recomputing it; keeps a layer on the GPU rather than offloaded where both fit.
+OFFLOAD_COST = 0.1
 
 
 @dataclass(frozen=True)
@@ -48,54 +51,85 @@ class ActivationPlan:
     bytes_per_token: float  # saved by one kept layer, per token position
     input_bytes_per_token: float  # saved by one checkpointed layer (its input), per token position
     tokens: int  # token positions per micro-batch
+    offloaded: int = 0  # the first ``offloaded`` layers keep theirs in host memory (activation_offload.py)
 
     def activation_bytes(self) -> float:
         return predicted_bytes(self.kept, self.layers, self.tokens // self.split, self.bytes_per_token,
-                               self.input_bytes_per_token)
+                               self.input_bytes_per_token, self.offloaded)
 
     def relative_cost(self, per_token_extra: float = 0.0) -> float:
         """``plan_cost``, with the per-token work ``per_token_extra`` dearer (lean_lora's cost)."""
-        return plan_cost(self.kept, self.layers, self.split, self.tokens, per_token_extra)
+        return plan_cost(self.kept, self.layers, self.split, self.tokens, per_token_extra, self.offloaded)
+
+    @property
+    def recomputed(self) -> int:
+        return self.layers - self.kept - self.offloaded
+
+    @property
+    def fetch_depth(self) -> int:
+        """Offloaded layers fetched back ahead of backward: as many as the kept layers freed (at least 2)."""
+        return max(2, self.kept)
 
     def summary(self) -> str:
-        return (f"activation plan: {self.kept} of {self.layers} layers keep their activations, "
-                f"{self.layers - self.kept} recompute; micro-batches in {self.split} piece(s); "
+        offload = f"{self.offloaded} offload theirs to host memory, " if self.offloaded else ""
+        return (f"activation plan: {self.kept} of {self.layers} layers keep their activations, {offload}"
+                f"{self.recomputed} recompute; micro-batches in {self.split} piece(s); "
                 f"{self.activation_bytes() / GIB:.2f} GiB of activations predicted in a budget of "
                 f"{self.budget_bytes / GIB:.2f} GiB ({self.bytes_per_token / 1024:.1f} KiB per token per kept layer)")
 
 
-def predicted_bytes(kept: int, layers: int, tokens: int, per_token: float, input_per_token: float) -> float:
+def predicted_bytes(kept: int, layers: int, tokens: int, per_token: float, input_per_token: float,
+                    offloaded: int = 0) -> float:
     """Saved activations of one piece: kept layers in full, checkpointed ones their input, plus the one layer
-    being recomputed in backward."""
-    recomputing = 1 if kept < layers else 0
-    return tokens * (kept * per_token + (layers - kept) * input_per_token + recomputing * per_token)
+    being recomputed in backward. Offloaded layers hold GPU memory only while their copies are in flight (which
+    ``offload_fits`` keeps apart from the kept layers' forward) and while fetched back ahead of backward
+    (``fetch_depth`` layers, after the kept ones have freed theirs)."""
+    recomputing = 1 if kept + offloaded < layers else 0
+    on_gpu = max(kept, 2) if offloaded else kept
+    return tokens * (on_gpu * per_token + (layers - kept - offloaded) * input_per_token + recomputing * per_token)
 
 
-def plan_cost(kept: int, layers: int, split: int, tokens: int, per_token_extra: float = 0.0) -> float:
+def plan_cost(kept: int, layers: int, split: int, tokens: int, per_token_extra: float = 0.0,
+              offloaded: int = 0) -> float:
     """Time of one micro-batch, in tokens' worth of un-checkpointed work."""
-    work = tokens * (1 + RECOMPUTE_SHARE * (layers - kept) / layers) * (1 + per_token_extra)
-    return work + split * PIECE_OVERHEAD_TOKENS
+    recompute = RECOMPUTE_SHARE * (layers - kept - offloaded * (1 - OFFLOAD_COST)) / layers
+    return tokens * (1 + recompute) * (1 + per_token_extra) + split * PIECE_OVERHEAD_TOKENS
+
+
+def offload_fits(offloaded: int, kept: int, layers: int, copy_ratio: float | None) -> bool:
+    """The offloaded layers' copies end before the kept layers' forward begins, the copies running one after the
+    other from the end of the first layer's forward; ``copy_ratio`` is a layer's copy time over its forward time
+    (None: no offloading)."""
+    if not offloaded:
+        return True
+    return copy_ratio is not None and offloaded * copy_ratio <= layers - kept - 1
 
 
 def choose(budget_bytes: float, *, layers: int, rows: int, row_tokens: int, bytes_per_token: float,
-           input_bytes_per_token: float, can_split: bool = True) -> ActivationPlan:
-    """The cheapest (kept, split) whose activations fit ``budget_bytes``; every layer checkpointed and the
-    micro-batch in single rows when nothing fits."""
+           input_bytes_per_token: float, can_split: bool = True, copy_ratio: float | None = None,
+           host_bytes: float = 0.0) -> ActivationPlan:
+    """The cheapest (kept, offloaded, split) whose activations fit ``budget_bytes`` (and whose offloaded layers
+    fit ``host_bytes`` and ``offload_fits``); every layer checkpointed and the micro-batch in single rows when
+    nothing fits."""
     tokens = rows * row_tokens
     splits = [s for s in range(1, rows + 1) if rows % s == 0] if can_split else [1]
     best = None
     for split in splits:
         piece = tokens // split
         for kept in range(layers, -1, -1):
-            if predicted_bytes(kept, layers, piece, bytes_per_token, input_bytes_per_token) <= budget_bytes:
-                cost = plan_cost(kept, layers, split, tokens)
-                if best is None or cost < best[0]:
-                    best = (cost, kept, split)
-                break
-    _, kept, split = best or (None, 0, splits[-1])
+            for offloaded in range(layers - kept, -1, -1):
+                if (offloaded * piece * bytes_per_token <= host_bytes
+                        and offload_fits(offloaded, kept, layers, copy_ratio)
+                        and predicted_bytes(kept, layers, piece, bytes_per_token, input_bytes_per_token,
+                                            offloaded) <= budget_bytes):
+                    cost = plan_cost(kept, layers, split, tokens, 0.0, offloaded)
+                    if best is None or cost < best[0]:
+                        best = (cost, kept, offloaded, split)
+                    break
+    _, kept, offloaded, split = best or (None, 0, 0, splits[-1])
     return ActivationPlan(layers=layers, kept=kept, split=split, budget_bytes=budget_bytes,
                           bytes_per_token=bytes_per_token, input_bytes_per_token=input_bytes_per_token,
-                          tokens=tokens)
+                          tokens=tokens, offloaded=offloaded)
 
 
 def parse_budget(value) -> float | str:
@@ -116,10 +150,20 @@ def decoder_layers(model) -> list:
     return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
 
 
-def apply(plan: ActivationPlan, model) -> None:
+def apply(plan: ActivationPlan, model, device: str = "cpu"):
+    """Set each layer's checkpointing; with offloaded layers, install and return their ActivationOffload."""
     layers = decoder_layers(model)
     for i, layer in enumerate(layers):
-        layer.gradient_checkpointing = i < len(layers) - plan.kept
+        layer.gradient_checkpointing = plan.offloaded <= i < len(layers) - plan.kept
+    if not plan.offloaded:
+        return None
+    from resources.training.activation_offload import ActivationOffload
+
+    piece_layer_bytes = plan.tokens // plan.split * plan.bytes_per_token
+    offload = ActivationOffload(layers[:plan.offloaded], device, depth=plan.fetch_depth,
+                                in_flight_cap=max(plan.kept, 2) * piece_layer_bytes)
+    offload.install(layers)
+    return offload
 
 
 def pieces(batch: dict, split: int) -> list[dict]:
@@ -141,6 +185,7 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
     lean one is taken only when the layers it lets keep their activations win back more than it costs."""
     import torch
 
+    from resources.training.activation_offload import copy_seconds_per_byte, host_bytes_free
     from resources.training.activation_probe import probe
     from resources.training.distributed import agreed
     from resources.training.lean_lora import install_lean_lora, uninstall_lean_lora
@@ -151,7 +196,7 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
             or (automatic and not device.startswith("cuda"))):
         return None
     batch = {k: v.to(device) for k, v in first_batch().items()}
-    per_token, free = probe(net, model, batch, autocast, device)
+    per_token, free, seconds = probe(net, model, batch, autocast, device)
     if automatic:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = torch.cuda.get_device_properties(device).total_memory
@@ -168,16 +213,26 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
                  # DPO's chosen and rejected rows stay together; auto never plans slower than the classic recipe,
                  # which fitted before it existed, and pieces cost more than they save unless memory forces them
                  can_split=cfg.objective == "sft" and not automatic)
-    plan = choose(bytes_per_token=per_token, **shape)
+    ratio = None  # a layer's copy to host over its forward, from this GPU's measured speeds
+    if cfg.activation_offload == "auto" and seconds is not None:
+        per_byte = agreed(dist, copy_seconds_per_byte(device), device, "max")
+        shape["host_bytes"] = agreed(dist, host_bytes_free(dist.world_size), device, "min")
+        tokens = batch["input_ids"].numel()
+        ratio = lambda per_token, seconds: agreed(dist, per_token * tokens * per_byte / seconds, device, "max")
+    plan = choose(bytes_per_token=per_token, copy_ratio=ratio(per_token, seconds) if ratio else None, **shape)
     if cfg.lean_lora == "auto" and (plan.kept < plan.layers or plan.split > 1):
         install_lean_lora(model)
-        lean = choose(bytes_per_token=agreed(dist, probe(net, model, batch, autocast, device)[0], device, "max"),
-                      **shape)
+        lean_per_token, _, lean_seconds = probe(net, model, batch, autocast, device)
+        lean_per_token = agreed(dist, lean_per_token, device, "max")
+        lean = choose(bytes_per_token=lean_per_token, copy_ratio=ratio(lean_per_token, lean_seconds) if ratio
+                      else None, **shape)
         if lean.relative_cost(LEAN_LORA_COST) < plan.relative_cost():
-            plan = lean
+            plan, seconds = lean, lean_seconds
         else:
             uninstall_lean_lora(model)
-    apply(plan, model)
-    log(plan.summary())
+    apply(plan, model, device)
+    copies = (f"; a layer's copy to host takes {ratio(plan.bytes_per_token, seconds):.2f}x its forward"
+              if ratio else "")
+    log(plan.summary() + copies)
     return plan
 

@@ -7,8 +7,15 @@ kernel, Liger kernels, LoRA path, dtype) instead of a formula that would drift f
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 from resources.training.activation_plan import decoder_layers
+
+
+class Probe(NamedTuple):
+    per_token: float  # bytes a kept layer saves per token position
+    free: float | None  # bytes free on the GPU after the forward (None on CPU)
+    layer_seconds: float | None  # one layer's forward of the batch, measured on a GPU (None on CPU)
 
 
 class SavedBytes:
@@ -17,6 +24,7 @@ class SavedBytes:
 
     def __init__(self, layer):
         self.layer, self.bytes, self._seen, self._shared, self._hooks = layer, 0, set(), set(), None
+        self.inputs = None  # the layer's (args, kwargs), to time it again
 
     def _pack(self, t):
         import torch
@@ -32,6 +40,7 @@ class SavedBytes:
         import torch
 
         # the layer's weights by storage too: a matmul saves a transposed view of a weight, which takes no memory
+        self.inputs = (args, kwargs)
         shared = list(args[1:]) + list(kwargs.values()) + list(module.parameters()) + list(module.buffers())
         for value in shared:
             for t in value if isinstance(value, (tuple, list)) else [value]:
@@ -57,9 +66,9 @@ class SavedBytes:
                 h.remove()
 
 
-def probe(net, model, batch: dict, autocast, device: str) -> tuple[float, float]:
-    """(bytes a kept layer saves per token position, free bytes after the forward) from one forward of ``batch``
-    (nothing learnt, random state restored)."""
+def probe(net, model, batch: dict, autocast, device: str) -> Probe:
+    """What a kept layer saves and what the GPU has free, from one forward of ``batch`` (nothing learnt, random
+    state restored), and on a GPU how long that layer's forward takes."""
     import torch
 
     layers = decoder_layers(model)
@@ -73,8 +82,27 @@ def probe(net, model, batch: dict, autocast, device: str) -> tuple[float, float]
     with torch.random.fork_rng(devices=devices), counter.counting(), autocast:
         out = net(**batch, use_cache=False, num_items_in_batch=1)
         del out
-    free = None
+    free = seconds = None
     if cuda:
         free_now, _ = torch.cuda.mem_get_info(device)
         free = free_now + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    return counter.bytes / tokens, free
+        with torch.random.fork_rng(devices=devices):
+            seconds = _forward_seconds(counter.layer, *counter.inputs, autocast)
+    counter.inputs = None
+    return Probe(counter.bytes / tokens, free, seconds)
+
+
+def _forward_seconds(layer, args, kwargs, autocast, repeats: int = 3) -> float:
+    """The fastest of a few forwards of ``layer`` without autograd (the first ones warm kernels up)."""
+    import torch
+
+    best = float("inf")
+    with torch.no_grad(), autocast:
+        for _ in range(repeats):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            layer(*args, **kwargs)
+            end.record()
+            end.synchronize()
+            best = min(best, start.elapsed_time(end) / 1000)
+    return best

@@ -35,7 +35,7 @@ EARLY_STOPPING = ("eval_loss_every", "early_stopping_patience", "early_stopping_
 # Fields that only change how often we write or how fast the same objective is computed, not what is learnt: a
 # checkpoint written under one value can be resumed under another (e.g. a CPU-started run resumed on a GPU).
 _NOT_HASHED = ("save_every", "fused_loss", "liger_kernels", "frozen_in_compute_dtype", "lean_lora",
-               "activation_memory")
+               "activation_memory", "activation_offload")
 
 
 class ConfigError(ValueError):
@@ -87,6 +87,9 @@ class TrainConfig:
     # recomputes the rest (activation_plan.py). "auto": what the GPU has free (on CPU: "off"); "off": every layer
     # recomputed, the classic recipe. Only with gradient_checkpointing on.
     activation_memory: str = "auto"
+    # "auto": on a CUDA GPU the plan may also copy the first layers' activations to pinned host memory during the
+    # forward, overlapped with compute, where PCIe is fast enough to hide it (activation_offload.py); "off": never
+    activation_offload: str = "auto"
     # objective (micro_batch_size counts pairs under dpo: each is two sequences)
     objective: str = "sft"
     beta: float = 0.1  # DPO's KL strength: how far from the reference a preference may pull (typical 0.05-0.5)
@@ -184,6 +187,9 @@ class TrainConfig:
         except (TypeError, ValueError):
             e.append(f"activation_memory is {self.activation_memory!r}: use auto, off or a positive number of "
                      "GiB, e.g. 12")
+        if self.activation_offload not in ("auto", "off"):
+            e.append(f"activation_offload is {self.activation_offload!r}: choose auto (the activation plan decides, "
+                     "CUDA only) or off")
         for name in ("fused_loss", "liger_kernels", "frozen_in_compute_dtype", "lean_lora"):
             if getattr(self, name) not in SWITCHES:
                 meaning = ("the activation plan decides" if name == "lean_lora" else "on for CUDA GPUs, off on CPU")
