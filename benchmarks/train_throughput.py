@@ -138,8 +138,11 @@ def synthetic_docs(n_tokens: int, vocab_size: int, seed: int, mean: int = MEAN_T
 
 
 def data_for(args, vocab_size: int):
-    # enough for every step of every side without repeating: the project side eats the most
-    need = (args.warmup + args.steps) * max(args.micro_batch_tokens * max(args.nproc, 1), BASELINE_BATCH * 2048)
+    # enough for every step of every side without repeating: the project side eats the most. The margin matters:
+    # packing leaves gaps, and a stream that runs dry starts its next epoch (a reshuffle and repack of seconds)
+    # inside the timed steps
+    need = 2 * (args.warmup + args.steps + 1) * max(args.micro_batch_tokens * max(args.nproc, 1),
+                                                    BASELINE_BATCH * 2048)
     if args.long_docs:  # documents of up to a whole row, half a row on average
         return synthetic_docs(need, vocab_size, args.seed, mean=args.row_tokens // 2, longest=args.row_tokens)
     return synthetic_docs(need, vocab_size, args.seed)

@@ -54,7 +54,9 @@ def _layout(t) -> tuple:
 
 class ActivationOffload:
     def __init__(self, layers: list, device: str, *, in_flight_cap: float, depth: int = 2,
-                 min_bytes: int = MIN_BYTES):
+                 min_bytes: int = MIN_BYTES, log=None):
+        import time
+
         import torch
 
         self.layers, self.device, self.depth, self.min_bytes = layers, torch.device(device), depth, min_bytes
@@ -70,6 +72,10 @@ class ActivationOffload:
         self._hooks = None
         self._handles = []
         self.bytes_out = 0  # per forward, for the log and the tests
+        self.held_s = 0.0  # per forward: how long the forward waited for copies (in_flight_cap)
+        self.allocated_at_backward = None  # GPU bytes allocated when the first fetch began
+        self.most_in_flight = 0
+        self.forwards, self._log, self._clock = 0, log, time.perf_counter
 
     # --- installation -----------------------------------------------------------------------------------------
     def install(self, all_layers: list) -> None:
@@ -96,12 +102,17 @@ class ActivationOffload:
 
     def reset(self) -> None:
         """Forget the last forward's tensors (those autograd never asked back, e.g. a branch without gradient)."""
+        if self._log is not None and self.bytes_out and (self.forwards <= 3 or self.forwards % 100 == 0):
+            self._log(f"activation offload, forward {self.forwards}: {self.bytes_out / 2 ** 30:.2f} GiB to host, "
+                      f"at most {self.most_in_flight / 2 ** 30:.2f} GiB in flight, the forward waited "
+                      f"{self.held_s:.3f} s for copies; {(self.allocated_at_backward or 0) / 2 ** 30:.2f} GiB allocated "
+                      "as backward reached the offloaded layers")
         self._drain(wait=True)
         if self.cuda:  # a copy back that nobody waited for must end before its memory is reused
             self.in_stream.synchronize()
         self.saved.clear()
         self._by_key.clear()
-        self.bytes_out = 0
+        self.bytes_out, self.held_s, self.most_in_flight, self.allocated_at_backward = 0, 0.0, 0, None
 
     # --- forward ----------------------------------------------------------------------------------------------
     def _enter(self, i: int):
@@ -111,6 +122,7 @@ class ActivationOffload:
             return
         if i == 0:
             self.reset()
+            self.forwards += 1
         self._current = i
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
         self._hooks.__enter__()
@@ -156,6 +168,7 @@ class ActivationOffload:
             saved.done_out.record(self.out_stream)
         self._pending.append(saved)
         self._in_flight_bytes += saved.nbytes
+        self.most_in_flight = max(self.most_in_flight, self._in_flight_bytes)
         self.bytes_out += saved.nbytes
         self._drain(wait=False)
 
@@ -168,7 +181,9 @@ class ActivationOffload:
             if not oldest.done_out.query():
                 if not wait and self._in_flight_bytes <= self.in_flight_cap:
                     return
+                start = self._clock()
                 oldest.done_out.synchronize()
+                self.held_s += self._clock() - start
             self._pending.popleft()
             self._in_flight_bytes -= oldest.nbytes
             oldest.gpu = None
@@ -187,6 +202,8 @@ class ActivationOffload:
         self._drain(wait=False)
         if not self.cuda:
             return
+        if self.allocated_at_backward is None:
+            self.allocated_at_backward = torch.cuda.memory_allocated(self.device)
         compute = torch.cuda.current_stream(self.device)
         self.in_stream.wait_stream(compute)  # the memory we allocate below may still be read by queued kernels
         for i in sorted(layers, reverse=True):

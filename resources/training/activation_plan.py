@@ -150,7 +150,7 @@ def decoder_layers(model) -> list:
     return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
 
 
-def apply(plan: ActivationPlan, model, device: str = "cpu"):
+def apply(plan: ActivationPlan, model, device: str = "cpu", log=None):
     """Set each layer's checkpointing; with offloaded layers, install and return their ActivationOffload."""
     layers = decoder_layers(model)
     for i, layer in enumerate(layers):
@@ -161,7 +161,7 @@ def apply(plan: ActivationPlan, model, device: str = "cpu"):
 
     piece_layer_bytes = plan.tokens // plan.split * plan.bytes_per_token
     offload = ActivationOffload(layers[:plan.offloaded], device, depth=plan.fetch_depth,
-                                in_flight_cap=max(plan.kept, 2) * piece_layer_bytes)
+                                in_flight_cap=max(plan.kept, 2) * piece_layer_bytes, log=log)
     offload.install(layers)
     return offload
 
@@ -230,7 +230,7 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
             plan, seconds = lean, lean_seconds
         else:
             uninstall_lean_lora(model)
-    apply(plan, model, device)
+    apply(plan, model, device, log)
     copies = (f"; a layer's copy to host takes {ratio(plan.bytes_per_token, seconds):.2f}x its forward"
               if ratio else "")
     log(plan.summary() + copies)
