@@ -143,14 +143,20 @@ class ActivationOffload:
         if (t.device != self.device or isinstance(t, torch.nn.Parameter)
                 or t.numel() * t.element_size() < self.min_bytes):
             return t
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype)
+        storage = t.untyped_storage()
+        # views of one storage (an RMSNorm keeps x.view(-1, d), LoRA keeps x) go as the storage, once; a small view
+        # of a large storage goes alone
+        whole = storage.nbytes() <= 2 * t.numel() * t.element_size()
+        key = storage.data_ptr() if whole else (storage.data_ptr(), t.storage_offset(), tuple(t.shape),
+                                                 tuple(t.stride()), t.dtype)
         saved = self._by_key.get(key)
         if saved is None:
-            saved = self._by_key[key] = _Saved(self._current, t)
+            source = torch.empty(0, dtype=torch.uint8, device=t.device).set_(storage) if whole else t
+            saved = self._by_key[key] = _Saved(self._current, source)
             self.saved.setdefault(self._current, []).append(saved)
             self._copy_out(saved)
         saved.uses += 1
-        return saved
+        return (saved, (t.dtype, t.storage_offset(), tuple(t.shape), tuple(t.stride())) if whole else None)
 
     def _copy_out(self, saved: _Saved) -> None:
         import torch
@@ -217,10 +223,12 @@ class ActivationOffload:
                     saved.done_in = torch.cuda.Event()
                     saved.done_in.record(self.in_stream)
 
-    def _unpack(self, saved):
-        if not isinstance(saved, _Saved):
-            return saved
+    def _unpack(self, packed):
+        if not (isinstance(packed, tuple) and len(packed) == 2 and isinstance(packed[0], _Saved)):
+            return packed
         import torch
+
+        saved, view = packed
 
         t = saved.gpu
         if t is None:
@@ -231,6 +239,9 @@ class ActivationOffload:
             else:
                 torch.cuda.current_stream(self.device).wait_event(saved.done_in)
                 t = saved.back
+        if view is not None:  # the tensor autograd saved, as a view of the storage that went out
+            dtype, offset, shape, stride = view
+            t = torch.empty(0, dtype=dtype, device=t.device).set_(t.untyped_storage(), offset, shape, stride)
         saved.uses -= 1
         if saved.uses == 0:  # the last node that saved it has it now; ours goes (the GPU tensor once copied out)
             saved.back = saved.host = None
