@@ -59,8 +59,11 @@ class ActivationOffload:
 
         import torch
 
-        self.layers, self.device, self.depth, self.min_bytes = layers, torch.device(device), depth, min_bytes
+        self.layers, self.depth, self.min_bytes = layers, depth, min_bytes
+        self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
+        if self.cuda and self.device.index is None:  # "cuda": tensors report cuda:N, and _pack compares devices
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.out_stream = torch.cuda.Stream(self.device) if self.cuda else None
         self.in_stream = torch.cuda.Stream(self.device) if self.cuda else None
         self.in_flight_cap = in_flight_cap
