@@ -18,7 +18,6 @@ clones: the bookkeeping is the same, the overlap is not.
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 
 MIN_BYTES = 1 << 20
@@ -249,43 +248,3 @@ class ActivationOffload:
         if saved.uses == 0:  # the last node that saved it has it now; ours goes (the GPU tensor once copied out)
             saved.back = saved.host = None
         return t
-
-
-def copy_seconds_per_byte(device: str, nbytes: int = 256 << 20) -> float:
-    """GPU to pinned host memory, measured: the fastest of a few copies of ``nbytes``."""
-    import torch
-
-    src = torch.empty(nbytes, dtype=torch.uint8, device=device)
-    dst = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
-    best = float("inf")
-    for _ in range(3):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        dst.copy_(src, non_blocking=True)
-        end.record()
-        end.synchronize()
-        best = min(best, start.elapsed_time(end) / 1000 / nbytes)
-    return best
-
-
-def host_bytes_free(world_size: int = 1) -> float:
-    """Half the host memory available now, shared by the ranks on this machine: what offloading may pin."""
-    import os
-
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return 0.0
-    return available / 2 / max(world_size, 1)
-
-
-@contextlib.contextmanager
-def offloading(offload: ActivationOffload | None, all_layers: list):
-    if offload is None:
-        yield None
-        return
-    offload.install(all_layers)
-    try:
-        yield offload
-    finally:
-        offload.remove()

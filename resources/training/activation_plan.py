@@ -8,7 +8,9 @@ Without it a layer keeps everything its backward needs: 1.74 GiB per layer for 8
 
 * keep the activations of ``k`` layers (the last ones) and checkpoint the others, and
 * run a micro-batch's rows in ``split`` pieces, one forward and backward each, gradients accumulating; the loss
-  is normalised by the whole optimiser step's target tokens, so the gradient is the same sum.
+  is normalised by the whole optimiser step's target tokens, so the gradient is the same sum;
+* on a GPU, let the first ``offloaded`` layers keep theirs in pinned host memory (activation_offload.py), as many
+  as the copies can leave during the forward, by the speeds measured at start.
 
 Activation memory grows with the tokens of a piece and with ``k``; time grows with the recomputed layers and
 with the number of pieces (each piece launches every kernel of a forward and backward once more: on an 8B model
@@ -185,8 +187,7 @@ def make_plan(cfg, model, net, first_batch, autocast, device: str, dist, log) ->
     lean one is taken only when the layers it lets keep their activations win back more than it costs."""
     import torch
 
-    from resources.training.activation_offload import copy_seconds_per_byte, host_bytes_free
-    from resources.training.activation_probe import probe
+    from resources.training.activation_probe import copy_seconds_per_byte, host_bytes_free, probe
     from resources.training.distributed import agreed
     from resources.training.lean_lora import install_lean_lora, uninstall_lean_lora
 

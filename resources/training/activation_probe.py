@@ -1,4 +1,5 @@
-"""What a decoder layer saves for backward, measured: the bytes autograd keeps while the layer runs, per token.
+"""What a decoder layer saves for backward, measured: the bytes autograd keeps while the layer runs, per token;
+how long its forward takes and how fast the GPU copies to pinned host memory (for offloading).
 
 activation_plan.py sizes its plan from this, so the plan follows whatever the model really saves (attention
 kernel, Liger kernels, LoRA path, dtype) instead of a formula that would drift from it.
@@ -106,3 +107,31 @@ def _forward_seconds(layer, args, kwargs, autocast, repeats: int = 3) -> float:
             end.synchronize()
             best = min(best, start.elapsed_time(end) / 1000)
     return best
+
+
+def copy_seconds_per_byte(device: str, nbytes: int = 256 << 20) -> float:
+    """GPU to pinned host memory, measured: the fastest of a few copies of ``nbytes``."""
+    import torch
+
+    src = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    dst = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
+    best = float("inf")
+    for _ in range(3):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        dst.copy_(src, non_blocking=True)
+        end.record()
+        end.synchronize()
+        best = min(best, start.elapsed_time(end) / 1000 / nbytes)
+    return best
+
+
+def host_bytes_free(world_size: int = 1) -> float:
+    """Half the host memory available now, shared by the ranks on this machine: what offloading may pin."""
+    import os
+
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 0.0
+    return available / 2 / max(world_size, 1)

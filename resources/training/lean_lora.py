@@ -7,7 +7,8 @@ is about 0.65 GiB per decoder layer, 40 % of what a layer saves for backward, an
 times over (q, k, v share one input, gate and up another). peft also clones the base output and adds in a
 separate kernel.
 
-``LoRAUpdate`` instead saves the input itself (one tensor, shared by the layers that read it), the small
+``LoRAUpdate`` instead saves the input itself (one tensor, shared by the layers that read it; or, for inputs
+derived_inputs.py marks as cheap to recompute, the tensors they are computed from), the small
 ``[tokens x r]`` projection and a 64-bit seed. Backward draws the same dropout mask again from that seed. The
 output is ``addmm(base_out, h, B^T, alpha=scaling)``, one kernel. What is computed is peft's formula: the same
 dropout probability and scaling, the matmuls in the compute dtype as autocast would run them, gradients returned
