@@ -68,7 +68,8 @@ def test_layers_below_are_fetched_when_backward_reaches_a_layer(tiny_model_dir, 
     offload = apply(plan_of(len(layers), kept=0, offloaded=2), model)  # fetch depth 2
     fetched = []
     monkeypatch.setattr(offload, "_fetch", lambda below: fetched.append(list(below)))
-    model(input_ids=torch.randint(0, 100, (1, 8)), labels=torch.randint(0, 100, (1, 8)), use_cache=False).loss.backward()
+    ids = torch.randint(0, 100, (1, 8))
+    model(input_ids=ids, labels=ids, use_cache=False).loss.backward()
     # backward runs the layers top down: layer 3 fetches 1, layer 2 fetches 0 and 1, layer 1 fetches 0
     assert fetched == [[1], [0, 1], [0]]
 

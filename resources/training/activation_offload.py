@@ -11,9 +11,9 @@ of the offloaded layers ``j-1 .. j-depth`` are copied back on the ``in`` stream,
 only when it needs the tensor.
 
 A tensor saved several times in a layer (LoRA's q, k and v keep the same input) goes out and comes back once;
-a layer's GPU tensors are held until its forward ends, so that no new tensor takes the address of one released. Parameters,
-CPU tensors and small tensors (under ``min_bytes``) stay as they are. On CPU (tests) the copies are synchronous
-clones: the bookkeeping is the same, the overlap is not.
+a layer's GPU tensors are held until its forward ends, so that no new tensor takes the address of one released.
+Parameters, CPU tensors and small tensors (under ``min_bytes``) stay as they are. On CPU (tests) the copies are
+synchronous clones: the bookkeeping is the same, the overlap is not.
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ class ActivationOffload:
         if self._log is not None and self.bytes_out and (self.forwards <= 3 or self.forwards % 100 == 0):
             self._log(f"activation offload, forward {self.forwards}: {self.bytes_out / 2 ** 30:.2f} GiB to host, "
                       f"at most {self.most_in_flight / 2 ** 30:.2f} GiB in flight, the forward waited "
-                      f"{self.held_s:.3f} s for copies; {(self.allocated_at_backward or 0) / 2 ** 30:.2f} GiB allocated "
-                      "as backward reached the offloaded layers")
+                      f"{self.held_s:.3f} s for copies; {(self.allocated_at_backward or 0) / 2 ** 30:.2f} GiB "
+                      "allocated as backward reached the offloaded layers")
         self._drain(wait=True)
         if self.cuda:  # a copy back that nobody waited for must end before its memory is reused
             self.in_stream.synchronize()
