@@ -234,8 +234,8 @@ class ActivationOffload:
 
         t = saved.gpu
         if t is None:
-            if saved.back is None:  # not fetched ahead (its layer had no later layer): fetch now
-                self._fetch([saved.layer]) if self.cuda else None
+            if saved.back is None and self.cuda:  # not fetched ahead (its layer had no later layer): fetch now
+                self._fetch([saved.layer])
             if saved.back is None:  # CPU
                 t = saved.host
             else:

@@ -93,37 +93,36 @@ def probe(net, model, batch: dict, autocast, device: str) -> Probe:
     return Probe(counter.bytes / tokens, free, seconds)
 
 
-def _forward_seconds(layer, args, kwargs, autocast, repeats: int = 3) -> float:
-    """The fastest of a few forwards of ``layer`` without autograd (the first ones warm kernels up)."""
+def _fastest(run, repeats: int = 3) -> float:
+    """Seconds of the fastest of ``repeats`` GPU runs of ``run()`` (the first ones warm kernels up)."""
     import torch
 
     best = float("inf")
-    with torch.no_grad(), autocast:
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            layer(*args, **kwargs)
-            end.record()
-            end.synchronize()
-            best = min(best, start.elapsed_time(end) / 1000)
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        run()
+        end.record()
+        end.synchronize()
+        best = min(best, start.elapsed_time(end) / 1000)
     return best
 
 
+def _forward_seconds(layer, args, kwargs, autocast) -> float:
+    """One forward of ``layer`` without autograd."""
+    import torch
+
+    with torch.no_grad(), autocast:
+        return _fastest(lambda: layer(*args, **kwargs))
+
+
 def copy_seconds_per_byte(device: str, nbytes: int = 256 << 20) -> float:
-    """GPU to pinned host memory, measured: the fastest of a few copies of ``nbytes``."""
+    """GPU to pinned host memory, measured on a copy of ``nbytes``."""
     import torch
 
     src = torch.empty(nbytes, dtype=torch.uint8, device=device)
     dst = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
-    best = float("inf")
-    for _ in range(3):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        dst.copy_(src, non_blocking=True)
-        end.record()
-        end.synchronize()
-        best = min(best, start.elapsed_time(end) / 1000 / nbytes)
-    return best
+    return _fastest(lambda: dst.copy_(src, non_blocking=True)) / nbytes
 
 
 def host_bytes_free(world_size: int = 1) -> float:
