@@ -215,6 +215,36 @@ def test_lean_lora_saves_less_with_dropout(runs):
     assert lean < 0.8 * peft, (lean, peft)
 
 
+def test_probe_leaves_no_activations_behind(tiny_model_dir, monkeypatch):
+    """The probe's forward never runs backward: what the measured layer saved must be freed with its output
+    (an identity pack hook kept it for the whole run, 0.9 GiB on an 8B model)."""
+    import contextlib
+    import gc
+    import weakref
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from resources.model.loading import load_causal_lm
+
+    model = get_peft_model(load_causal_lm(tiny_model_dir, device="cpu"),
+                           LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear"))
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    saved, pack = [], activation_probe.SavedBytes._pack
+
+    def recording(self, t):
+        if not isinstance(t, torch.nn.Parameter):
+            saved.append(weakref.ref(t))
+        return pack(self, t)
+
+    monkeypatch.setattr(activation_probe.SavedBytes, "_pack", recording)
+    ids = torch.randint(0, 100, (2, 32))
+    activation_probe.probe(model, model, {"input_ids": ids, "labels": ids}, contextlib.nullcontext(), "cpu")
+    gc.collect()
+    assert len(saved) > 10
+    assert [tuple(r().shape) for r in saved if r() is not None] == []
+
+
 def test_probe_learns_nothing_and_restores_the_random_state(tiny_model_dir):
     import contextlib
 

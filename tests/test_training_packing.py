@@ -88,6 +88,22 @@ def test_packing_places_every_document_once_within_bounds(lengths, max_len):
     assert pack(docs, max_len) == rows  # deterministic
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=2, max_value=60), min_size=1, max_size=12), st.integers(0, 90))
+def test_padding_to_a_fixed_width_adds_nothing_to_learn(lengths, width):
+    """FlexAttention's rows all get one width: the padding is one more document, no target, seen by no one."""
+    docs = [TokenizedChat(list(range(1, n + 1)), [IGNORE] + [7] * (n - 1)) for n in lengths]
+    rows = pack(docs, 64)
+    plain, fixed = collate(rows, 0), collate(rows, 0, width)
+    longest = max(len(r) for r in rows)
+    assert fixed["input_ids"].shape == (len(rows), max(longest, width))
+    assert n_targets(fixed) == n_targets(plain)
+    for key in plain:
+        assert fixed[key][:, :longest].tolist() == plain[key].tolist()
+    for r, row in enumerate(rows):  # the pad restarts its positions: a document of its own
+        assert fixed["position_ids"][r, len(row):].tolist() == list(range(fixed["input_ids"].shape[1] - len(row)))
+
+
 def test_packing_refuses_an_oversized_document():
     with pytest.raises(ValueError, match="more than max_seq_len=8"):
         pack([TokenizedChat(list(range(9)), [1] * 9)], 8)
@@ -177,3 +193,5 @@ def test_step_token_counts_without_building_batches_match_the_built_ones(docs, p
     for g in range(2 * stream.per_epoch + 1):  # across epoch boundaries
         batch, real = stream.micro_batch(g)
         assert stream.sizes(g) == (real, n_targets(batch))
+    stream.width = 256  # what the loop sets under FlexAttention
+    assert {stream.micro_batch(g)[0]["input_ids"].shape[1] for g in range(stream.per_epoch)} == {256}

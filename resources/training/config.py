@@ -35,7 +35,7 @@ EARLY_STOPPING = ("eval_loss_every", "early_stopping_patience", "early_stopping_
 # Fields that only change how often we write or how fast the same objective is computed, not what is learnt: a
 # checkpoint written under one value can be resumed under another (e.g. a CPU-started run resumed on a GPU).
 _NOT_HASHED = ("save_every", "fused_loss", "liger_kernels", "frozen_in_compute_dtype", "lean_lora",
-               "activation_memory", "activation_offload")
+               "activation_memory", "activation_offload", "flex_attention")
 
 
 class ConfigError(ValueError):
@@ -80,6 +80,7 @@ class TrainConfig:
     fused_loss: str = "auto"
     liger_kernels: str = "auto"
     frozen_in_compute_dtype: str = "auto"
+    flex_attention: str = "auto"  # packed rows' documents as a block mask for FlexAttention (flex_attention.py)
     # LoRA's forward and backward in one function that saves no copy of each layer input (lean_lora.py); "auto":
     # the activation plan takes it where it lets more layers keep their activations than it costs
     lean_lora: str = "auto"
@@ -190,7 +191,7 @@ class TrainConfig:
         if self.activation_offload not in ("auto", "off"):
             e.append(f"activation_offload is {self.activation_offload!r}: choose auto (the activation plan decides, "
                      "CUDA only) or off")
-        for name in ("fused_loss", "liger_kernels", "frozen_in_compute_dtype", "lean_lora"):
+        for name in ("fused_loss", "liger_kernels", "frozen_in_compute_dtype", "flex_attention", "lean_lora"):
             if getattr(self, name) not in SWITCHES:
                 meaning = ("the activation plan decides" if name == "lean_lora" else "on for CUDA GPUs, off on CPU")
                 e.append(f"{name} is {getattr(self, name)!r}: choose one of {list(SWITCHES)} (auto: {meaning})")

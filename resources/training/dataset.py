@@ -60,6 +60,7 @@ class BatchStream(EpochOrder):
         self.rows: list[Row] = pack(docs, max_seq_len) if packing else one_per_row(docs)
         super().__init__(len(self.rows), micro_batch_size, seed)
         self.pad_id = pad_id
+        self.width = None  # pad every micro-batch to this many columns (one shape for compiled kernels)
         # per row: (real tokens, target tokens); a row's first label is always ignored, so counting all its labels
         # equals n_targets of the collated row
         self._sizes = [(len(r), sum(lab != IGNORE for lab in r.labels)) for r in self.rows]
@@ -72,4 +73,4 @@ class BatchStream(EpochOrder):
     def micro_batch(self, g: int) -> tuple[dict, int]:
         """(model inputs, number of real tokens) of micro-batch ``g``."""
         rows = [self.rows[j] for j in self._indices(g)]
-        return collate(rows, self.pad_id), sum(len(r) for r in rows)
+        return collate(rows, self.pad_id, self.width), sum(len(r) for r in rows)

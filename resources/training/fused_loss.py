@@ -19,7 +19,9 @@ from torch.utils.checkpoint import checkpoint
 
 from resources.training.chat_tokens import IGNORE
 
-LOSS_CHUNK_TOKENS = 1024  # 1024 x 128k vocab: ~1.3 GiB of transient logits and gradients, matmuls still large
+# 512 x 128k vocab: ~0.75 GiB of transient logits and gradients at the loss's backward, which is where an 8B
+# run with offloaded activations peaks (1,024 cost 0.75 GiB more there); the matmuls are still large
+LOSS_CHUNK_TOKENS = 512
 
 
 def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module) -> torch.Tensor:

@@ -69,9 +69,10 @@ class HeldOutLoss:
 
         from resources.evaluation.generation import context_limit
         from resources.evaluation.loglik import continuation_logprobs
+        from resources.training.flex_attention import sdpa_while
 
         started = time.time()
-        with autocast:
+        with autocast, sdpa_while(model):
             scored = continuation_logprobs(model, self.mine, pad_id=self.pad_id,
                                            max_batch_tokens=self.max_batch_tokens,
                                            max_length=context_limit(model, self.tokenizer)) if self.mine else []

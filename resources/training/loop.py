@@ -57,6 +57,7 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     from resources.model.loading import compute_dtype, load_tokenizer
     from resources.storage import content_hash
     from resources.training.activation_plan import make_plan, pieces
+    from resources.training.flex_attention import uses_flex_attention
     from resources.training.lean_lora import lean_lora_installed
     from resources.training.objective import load_training_data, loss_module, start_policy
     from resources.training.optim import make_optimizer, make_scheduler
@@ -85,6 +86,8 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
     # --- model, optimiser, schedule -------------------------------------------------------------------------
     device = dist.device()
     model = build_qlora_model(cfg, base_model_dir, device, **trust)
+    if uses_flex_attention(model) and isinstance(stream, BatchStream):  # its kernels compile per batch shape
+        stream.width = cfg.max_seq_len
     optimizer = make_optimizer(cfg, model.parameters())
     scheduler = make_scheduler(cfg, optimizer)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -109,7 +112,7 @@ def _train(cfg: TrainConfig, base_model_dir: Path | str, train_path: Path | str,
 
     net = loss_module(cfg, model, device)
     reporter.log(f"objective: {cfg.objective}, speed: fused_loss={net is not model}, "
-                 f"liger_kernels={_liger_patched(model)}, "
+                 f"liger_kernels={_liger_patched(model)}, flex_attention={uses_flex_attention(model)}, "
                  f"frozen_in_compute_dtype={switch_on(cfg.frozen_in_compute_dtype, device)}, "
                  f"gradient_checkpointing={cfg.gradient_checkpointing}, device={device}")
     plan = make_plan(cfg, model, net, lambda: stream.micro_batch(state["micro_batches"] + dist.rank)[0], autocast,

@@ -70,11 +70,12 @@ def one_per_row(docs: Sequence[TokenizedChat]) -> list[Row]:
     return rows
 
 
-def collate(rows: Sequence[Row], pad_id: int) -> dict:
-    """Stack rows into tensors, right-padded to the longest row; see the module note for why no attention_mask."""
+def collate(rows: Sequence[Row], pad_id: int, width: int | None = None) -> dict:
+    """Stack rows into tensors, right-padded to the longest row (or to ``width`` where that is wider); see the
+    module note for why no attention_mask."""
     import torch
 
-    width = max(len(r) for r in rows)
+    width = max([len(r) for r in rows] + [width or 0])
     ids, labels, pos = [], [], []
     for r in rows:
         pad = width - len(r)

@@ -26,12 +26,14 @@ def build_qlora_model(cfg: TrainConfig, base_model_dir: Path | str, device: str,
     from peft import get_peft_model
 
     from resources.model.loading import load_causal_lm
+    from resources.training.flex_attention import apply_flex_attention
     from resources.training.speed import apply_liger_kernels, prepare_frozen_base
 
     base = load_causal_lm(base_model_dir, quantize_4bit=cfg.quantization == "nf4", device=device,
                           trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     base.config.use_cache = False  # a KV cache is useless in training and would disable packed-sequence masking
     apply_liger_kernels(base, cfg, device)
+    apply_flex_attention(base, cfg, device)
     base = prepare_frozen_base(base, cfg, device)
     model = get_peft_model(base, lora_config(cfg))
     if cfg.lean_lora == "on":  # under "auto" the activation plan decides (activation_plan.py)
