@@ -5,10 +5,9 @@ Skipped without CUDA (CI); on the device machine: ``python tests/test_training_a
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+from tests.gpu_checks import cuda, run_on_tiny_model
 
 
 def check_offload_is_exact(model_dir) -> dict:
@@ -56,10 +55,4 @@ def test_offload_on_the_gpu_is_exact(tiny_model_dir):
 
 
 if __name__ == "__main__":
-    import tempfile
-    from pathlib import Path
-
-    from resources.model.tiny import build_tiny_model
-
-    with tempfile.TemporaryDirectory() as tmp:
-        print("offload on cuda exact:", check_offload_is_exact(build_tiny_model(Path(tmp) / "model")))
+    run_on_tiny_model("offload on cuda exact", check_offload_is_exact)

@@ -5,10 +5,9 @@ Skipped without CUDA (CI); on the device machine: ``python tests/test_training_f
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+from tests.gpu_checks import cuda, run_on_tiny_model
 
 
 def packed_batch(vocab: int, rows: int = 4, width: int = 256) -> dict:
@@ -73,10 +72,4 @@ def test_flex_attention_matches_sdpa_on_packed_rows(tiny_model_dir):
 
 
 if __name__ == "__main__":
-    import tempfile
-    from pathlib import Path
-
-    from resources.model.tiny import build_tiny_model
-
-    with tempfile.TemporaryDirectory() as tmp:
-        print("flex vs sdpa (flex, sdpa):", check_flex_matches_sdpa(build_tiny_model(Path(tmp) / "model")))
+    run_on_tiny_model("flex vs sdpa (flex, sdpa)", check_flex_matches_sdpa)
